@@ -1,0 +1,161 @@
+//! `sluice`: the command-line entry point of the sluice Gateway Load Balancer data plane.
+//!
+//! Each subcommand is a thin shell over the library: parse arguments, call, print, and exit
+//! with a code that means something (see [`ExitCode`] values below and `sluice --help`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use sluice::{capture, decode};
+
+/// Exit code for success.
+const EXIT_OK: u8 = 0;
+/// Exit code when the input (a config, a capture) is invalid or unreadable.
+const EXIT_INVALID: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Gateway Load Balancer data plane on DPDK",
+    long_about = "sluice steers every IP flow from its endpoints through a fleet of inspection \
+appliances over GENEVE, sticky per flow and health-checked, as AWS Gateway Load Balancer does \
+(role = \"gateway\"), and plays the inspection appliance behind any GWLB, AWS's included \
+(role = \"appliance\"). Both roles are configured in one TOML file; see config/examples/.",
+    after_help = "Exit codes: 0 success, 1 invalid or unreadable input, 2 bad command line.\n\n\
+Examples:\n  sluice check-config config/examples/gateway.toml\n  \
+sluice decode capture.pcap\n  sluice decode --output json capture.pcap | jq '.[0].gwlb'"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a configuration file and print a one-line summary.
+    ///
+    /// Every problem in the file is reported at once, each as FILE:LINE:COLUMN: KEY: MESSAGE,
+    /// naming the bad value and what is allowed. Exit 0 when the file is valid, 1 when not.
+    #[command(name = "check-config")]
+    CheckConfig {
+        /// The TOML configuration file (gateway or appliance role).
+        file: PathBuf,
+        /// `text` prints the summary; `json` prints the effective configuration, defaults
+        /// filled in, or the errors as a JSON array.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Decode a pcap or pcapng capture layer by layer, knowing GWLB's GENEVE options.
+    ///
+    /// For every packet: Ethernet, VLAN, ARP, IPv4 (options, fragments), IPv6 (extension
+    /// headers), UDP, TCP (flags, MSS), ICMPv4/ICMPv6 (echo, errors and the flow they quote),
+    /// GENEVE with every option, and the AWS GWLB options (endpoint id as vpce-..., attachment
+    /// id, flow cookie) with the inner packet and its flow. Checksums are verified. A malformed
+    /// packet is reported with the reason and the byte offset of the layer that fails; the
+    /// packets after it are still decoded. Exit 0 when the capture was read (even if some
+    /// packets are malformed: they are reported), 1 when it could not be read.
+    Decode {
+        /// The capture file (pcap or pcapng; Ethernet or raw IP link type).
+        file: PathBuf,
+        /// `text` for people, `json` (an array, one object per packet) for scripts.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+/// How a subcommand prints its result.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// Lines for people.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::CheckConfig { file, output } => check_config(&file, output),
+        Command::Decode { file, output } => decode_capture(&file, output),
+    };
+    ExitCode::from(code)
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+fn check_config(file: &std::path::Path, output: Output) -> u8 {
+    match sluice_config::load(file) {
+        Ok(config) => {
+            match output {
+                Output::Text => println!("{}: ok: {}", file.display(), config.summary()),
+                Output::Json => println!("{}", to_json(&config)),
+            }
+            EXIT_OK
+        }
+        Err(diagnostics) => {
+            match output {
+                Output::Text => {
+                    eprint!("{diagnostics}");
+                    eprintln!(
+                        "{}: {} error{}",
+                        file.display(),
+                        diagnostics.len(),
+                        if diagnostics.len() == 1 { "" } else { "s" }
+                    );
+                }
+                Output::Json => {
+                    let errors: Vec<_> = diagnostics
+                        .iter()
+                        .map(|d| {
+                            serde_json::json!({
+                                "file": d.file, "line": d.line, "column": d.column,
+                                "key": d.key, "message": d.message,
+                            })
+                        })
+                        .collect();
+                    println!("{}", to_json(&errors));
+                }
+            }
+            EXIT_INVALID
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+fn decode_capture(file: &std::path::Path, output: Output) -> u8 {
+    let (packets, damage) = match capture::read(file) {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("sluice decode: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let decoded: Vec<_> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| decode::decode_packet(i + 1, p))
+        .collect();
+    match output {
+        Output::Text => {
+            let mut out = String::new();
+            for d in &decoded {
+                decode::render_text(d, &mut out);
+            }
+            print!("{out}");
+            println!("{}", decode::summary(&decoded));
+        }
+        Output::Json => println!("{}", to_json(&decoded)),
+    }
+    if let Some(e) = damage {
+        eprintln!("sluice decode: {e}");
+        return EXIT_INVALID;
+    }
+    EXIT_OK
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising these types cannot fail: they hold no maps with non-string keys.
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
