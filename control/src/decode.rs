@@ -805,10 +805,7 @@ impl<'a> Walker<'a> {
             ));
         }
         let version_ok = matches!(
-            (
-                protocol,
-                self.bytes(inner).first().map(|b| b >> 4)
-            ),
+            (protocol, self.bytes(inner).first().map(|b| b >> 4)),
             (EtherType::Ipv4, Some(4)) | (EtherType::Ipv6, Some(6))
         );
         if !version_ok && inner_len > 0 {

@@ -352,6 +352,11 @@ impl<'a> GeneveOptions<'a> {
             failed: false,
         }
     }
+
+    /// Returns the options not walked yet, as raw bytes.
+    pub const fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
 }
 
 impl<'a> Iterator for GeneveOptions<'a> {

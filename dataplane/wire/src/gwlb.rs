@@ -101,6 +101,9 @@ impl GwlbOptions {
     /// [`Error::DuplicateOption`] if one appears twice, [`Error::MissingOption`] if one is
     /// absent.
     pub fn parse(options: GeneveOptions<'_>) -> Result<Self> {
+        if let Some(canonical) = Self::parse_canonical(options.remaining()) {
+            return Ok(canonical);
+        }
         let mut endpoint_id = None;
         let mut attachment_id = None;
         let mut flow_cookie = None;
@@ -130,6 +133,29 @@ impl GwlbOptions {
             }),
             _ => Err(Error::MissingOption),
         }
+    }
+
+    /// The fast path: GWLB always sends exactly the three options, in order, with reserved
+    /// bits zero (`gwlb-spec.md` §1.2), so three 4-byte header compares decide the common case
+    /// and the generic walk runs only for anything else. It accepts nothing the walk rejects.
+    fn parse_canonical(options: &[u8]) -> Option<Self> {
+        const HEADERS: [(usize, [u8; 4]); 3] = [
+            (0, [0x01, 0x08, 0x01, 0x02]),
+            (12, [0x01, 0x08, 0x02, 0x02]),
+            (24, [0x01, 0x08, 0x03, 0x01]),
+        ];
+        if options.len() != OPTIONS_LEN
+            || HEADERS
+                .iter()
+                .any(|(at, header)| options.get(*at..*at + 4) != Some(&header[..]))
+        {
+            return None;
+        }
+        Some(GwlbOptions {
+            endpoint_id: read_u64(options, 4..12),
+            attachment_id: read_u64(options, 16..24),
+            flow_cookie: read_u32(options, 28..32),
+        })
     }
 
     /// Returns the endpoint ID in its `vpce-…` form.
@@ -297,6 +323,30 @@ mod tests {
             0x08, 0x00, 0xf7, 0xfd, 0x00, 0x01, 0x00, 0x01, // inner ICMP echo
         ]);
         bytes
+    }
+
+    #[test]
+    fn canonical_fast_path_agrees_with_the_generic_walk() {
+        let fast = GwlbOptions::parse(GeneveOptions::new(&CANONICAL)).unwrap();
+        assert_eq!(fast, OPTIONS);
+        // A fourth, foreign option forces the generic walk over the same three.
+        let mut longer = CANONICAL.to_vec();
+        longer.extend([0x01, 0x03, 0x42, 0x01, 0xaa, 0xbb, 0xcc, 0xdd]);
+        assert_eq!(
+            GwlbOptions::parse(GeneveOptions::new(&longer)).unwrap(),
+            fast
+        );
+        // Reserved bits set: not canonical, but the walk ignores them and agrees.
+        let mut reserved = CANONICAL;
+        reserved[3] |= 0xe0;
+        assert_eq!(
+            GwlbOptions::parse(GeneveOptions::new(&reserved)).unwrap(),
+            fast
+        );
+        // A canonical-looking prefix with a wrong length field is still rejected.
+        let mut wrong = CANONICAL;
+        wrong[27] = 0x02;
+        assert!(GwlbOptions::parse(GeneveOptions::new(&wrong)).is_err());
     }
 
     #[test]
