@@ -182,10 +182,6 @@ pub(crate) fn shorten(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a failed unwrap fails the test at the line that matters"
-)]
 mod tests {
     use super::*;
 

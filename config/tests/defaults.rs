@@ -1,9 +1,5 @@
 //! A configuration with only the required keys gets exactly the documented defaults.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a failed unwrap fails the test at the line that matters"
-)]
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

@@ -1,10 +1,6 @@
 //! The shipped example configurations must stay valid, say what they claim, and survive a
 //! round trip through serialization.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a failed unwrap fails the test at the line that matters"
-)]
 
 use std::path::PathBuf;
 

@@ -2,10 +2,6 @@
 //! line, and a mistake is reported once rather than again through the rules that depend on
 //! the bad value.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a failed unwrap fails the test at the line that matters"
-)]
 
 use sluice_config::{Diagnostics, parse};
 

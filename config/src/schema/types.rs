@@ -364,10 +364,6 @@ impl Serialize for IpProtocol {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a failed unwrap fails the test at the line that matters"
-)]
 mod tests {
     use super::*;
 
