@@ -1,6 +1,5 @@
 //! A configuration with only the required keys gets exactly the documented defaults.
 
-
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 

@@ -1,7 +1,6 @@
 //! The shipped example configurations must stay valid, say what they claim, and survive a
 //! round trip through serialization.
 
-
 use std::path::PathBuf;
 
 use sluice_config::schema::gateway::EndpointState;

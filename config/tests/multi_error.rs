@@ -2,7 +2,6 @@
 //! line, and a mistake is reported once rather than again through the rules that depend on
 //! the bad value.
 
-
 use sluice_config::{Diagnostics, parse};
 
 /// Each mistake is marked with its number; see `reports_every_independent_error`.
