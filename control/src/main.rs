@@ -97,7 +97,7 @@ fn check_config(file: &std::path::Path, output: Output) -> u8 {
         Err(diagnostics) => {
             match output {
                 Output::Text => {
-                    eprint!("{diagnostics}");
+                    eprintln!("{diagnostics}");
                     eprintln!(
                         "{}: {} error{}",
                         file.display(),
