@@ -1,0 +1,204 @@
+//! Criterion benchmarks of the gateway pipeline per packet: established-flow encapsulation,
+//! return-path decapsulation and new-flow creation, with 1 K and 1 M live flows.
+//!
+//! Run: `cargo bench -p sluice-engine --bench pipeline` (ns/packet medians). Each iteration
+//! copies a ~100-byte frame into a reused buffer (as a NIC fills an mbuf) and processes it.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "benchmark fixtures are built to be valid"
+)]
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sluice_engine::flow::Stickiness;
+use sluice_engine::flow_table::FlowTable;
+use sluice_engine::gateway::{Gateway, Verdict};
+use sluice_engine::maglev::{self, TargetInfo, TargetState};
+use sluice_engine::packet::{HeapPacket, PacketBuf};
+use sluice_engine::snapshot::{Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target};
+use sluice_wire::ethernet::EthernetAddress;
+
+const SEC: u64 = 1_000_000_000;
+
+fn mac(last: u8) -> EthernetAddress {
+    EthernetAddress([0x02, 0, 0, 0, 0, last])
+}
+
+fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
+    let targets: Vec<TargetInfo> = (0..10u8)
+        .map(|i| TargetInfo {
+            ip: Ipv4Addr::new(10, 0, 1, 10 + i),
+            zone: "az1".into(),
+            state: TargetState::Healthy,
+        })
+        .collect();
+    let mut neighbors: Vec<_> = targets
+        .iter()
+        .map(|t| (t.ip, mac(t.ip.octets()[3])))
+        .collect();
+    neighbors.sort();
+    let ports = vec![
+        PortInfo {
+            name: "uplink".into(),
+            mac: mac(1),
+            address: Ipv4Addr::new(10, 0, 0, 1),
+            prefix_len: 24,
+            neighbors: vec![(Ipv4Addr::new(10, 0, 0, 254), mac(0xfe))],
+            gateway: Some(Ipv4Addr::new(10, 0, 0, 254)),
+        },
+        PortInfo {
+            name: "appliances".into(),
+            mac: mac(2),
+            address: Ipv4Addr::new(10, 0, 1, 1),
+            prefix_len: 24,
+            neighbors,
+            gateway: None,
+        },
+    ];
+    let mut target_index: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.ip, i as u16))
+        .collect();
+    target_index.sort();
+    let snapshot = GatewaySnapshot {
+        attributes: FlowAttributes {
+            stickiness: Stickiness::FiveTuple,
+            tcp_idle_timeout_ns: 350 * SEC,
+            other_idle_timeout_ns: 120 * SEC,
+            rebalance: false,
+            deregistration_delay_ns: 300 * SEC,
+            reset_on_idle_timeout: false,
+            reset_on_unhealthy: false,
+            reset_on_deregistration: false,
+        },
+        new_flows: maglev::build_view(&targets, "az1", false, maglev::DEFAULT_TABLE_SIZE).unwrap(),
+        targets: targets
+            .iter()
+            .map(|t| Target {
+                ip: t.ip,
+                zone: t.zone.clone(),
+                state: t.state,
+                draining_since_ns: None,
+            })
+            .collect(),
+        target_index,
+        endpoints: vec![Endpoint {
+            id: 0x0123_4567_89ab_cdef,
+            attachment_id: 1,
+            port: 0,
+            vlan: None,
+            next_hop: Ipv4Addr::new(10, 0, 0, 254),
+            available: true,
+            zone: "az1".into(),
+        }],
+        target_port: 1,
+    };
+    (ports, snapshot)
+}
+
+/// An Ethernet/IPv4/UDP frame with 18 bytes of payload (64 B on the wire with the FCS) from
+/// client `n` (192.168.x.y:port) to 198.51.100.7:53. The IPv4 header checksum is not filled:
+/// the gateway does not check the inner header.
+fn client_frame(n: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + 18];
+    f[0..6].copy_from_slice(&mac(1).0);
+    f[6..12].copy_from_slice(&mac(0xfe).0);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&46u16.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[192, 168, (n >> 8) as u8, n as u8]);
+    ip[16..20].copy_from_slice(&[198, 51, 100, 7]);
+    let udp = &mut ip[20..];
+    udp[0..2].copy_from_slice(&(1024 + (n >> 16) as u16).to_be_bytes());
+    udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&26u16.to_be_bytes());
+    f
+}
+
+fn bench_gateway(c: &mut Criterion) {
+    let (ports, snapshot) = setup();
+    let mut group = c.benchmark_group("gateway");
+    group.throughput(Throughput::Elements(1));
+    for flows in [1_000u32, 1_000_000] {
+        let table = FlowTable::new((flows as usize * 2).next_power_of_two().max(1024)).unwrap();
+        let mut gw = Gateway::new(&table);
+        let mut packet = HeapPacket::new(&[]);
+        let sample: Vec<Vec<u8>> = (0..4096u32)
+            .map(|i| client_frame(i * (flows / 4096).max(1) % flows))
+            .collect();
+        for n in 0..flows {
+            packet.reset(&client_frame(n));
+            assert!(matches!(
+                gw.process(&snapshot, &ports, 0, &mut packet, SEC),
+                Verdict::Transmit { .. }
+            ));
+        }
+        // Returns for the sampled flows, as an appliance sends them back.
+        let returns: Vec<Vec<u8>> = sample
+            .iter()
+            .map(|f| {
+                packet.reset(f);
+                gw.process(&snapshot, &ports, 0, &mut packet, SEC);
+                let mut r = packet.data().to_vec();
+                let (s, d) = (r[26..30].to_vec(), r[30..34].to_vec());
+                r[26..30].copy_from_slice(&d);
+                r[30..34].copy_from_slice(&s);
+                let (ms, md) = (r[0..6].to_vec(), r[6..12].to_vec());
+                r[0..6].copy_from_slice(&md);
+                r[6..12].copy_from_slice(&ms);
+                r
+            })
+            .collect();
+        group.bench_function(BenchmarkId::new("encap_established", flows), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                packet.reset(&sample[i]);
+                black_box(gw.process(&snapshot, &ports, 0, &mut packet, 2 * SEC))
+            })
+        });
+        group.bench_function(BenchmarkId::new("decap_return", flows), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                packet.reset(&returns[i]);
+                black_box(gw.process(&snapshot, &ports, 1, &mut packet, 2 * SEC))
+            })
+        });
+    }
+    // New flows: every iteration a 5-tuple never seen (source 10.a.b.c), into a table large
+    // enough that the whole measurement never fills it.
+    let table = FlowTable::new(1 << 24).unwrap();
+    let mut gw = Gateway::new(&table);
+    let mut packet = HeapPacket::new(&[]);
+    let mut frame = client_frame(0);
+    let mut n = 0u32;
+    group.bench_function("new_flow", |b| {
+        b.iter(|| {
+            n += 1;
+            frame[14 + 12..14 + 16]
+                .copy_from_slice(&(0x0a00_0000 | (n & 0x00ff_ffff)).to_be_bytes());
+            packet.reset(&frame);
+            black_box(gw.process(&snapshot, &ports, 0, &mut packet, 3 * SEC))
+        })
+    });
+    group.finish();
+    // Report rather than assert: criterion picks the iteration count.
+    let stats = table.stats();
+    eprintln!(
+        "new_flow: {n} packets, {} flows created, {} refused as full, table {} MiB",
+        stats.inserts,
+        stats.full,
+        table.memory_bytes() >> 20
+    );
+}
+
+criterion_group!(benches, bench_gateway);
+criterion_main!(benches);

@@ -1,0 +1,514 @@
+//! The gateway pipeline: GWLB's load-balancer role, one packet at a time, sans IO.
+//!
+//! Endpoint traffic in: a frame on an endpoint attachment (port + VLAN) addressed to the
+//! port's MAC but not its IP is an endpoint's data traffic. Its flow is found or created (TCP
+//! only on SYN), a target is chosen with Maglev over the snapshot's new-flow view and kept for
+//! the flow's life, and the inner IP packet is encapsulated exactly as GWLB does — outer
+//! IPv4/UDP 6081 (source port stable per flow), GENEVE v0 with VNI 0, protocol type by the
+//! inner version, the three class-0x0108 options in order — in the buffer's headroom.
+//!
+//! Return path: GENEVE to the port's own address from a registered target is checked (the
+//! options, the cookie names a live flow of that target and endpoint, the inner packet
+//! belongs to that flow), decapsulated and sent out of the flow's endpoint attachment to the
+//! endpoint's next hop, inner packet untouched.
+//!
+//! Everything else addressed to an own address goes to the exception path (the kernel);
+//! ARP requests for own addresses are answered in place.
+
+use core::net::Ipv4Addr;
+
+use sluice_wire::arp::{ArpOperation, ArpPacket, ArpRepr};
+use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use sluice_wire::geneve::{self, GenevePacket, GeneveRepr};
+use sluice_wire::gwlb::{self, GwlbOptions};
+use sluice_wire::ip::IpProtocol;
+use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use sluice_wire::udp::UdpPacket;
+use sluice_wire::vlan::{VlanHeader, VlanRepr};
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::flow::FlowKey;
+use crate::flow_table::{FlowTable, Handle};
+use crate::packet::PacketBuf;
+use crate::parse::{self, IpFlow, LinkLayer};
+use crate::snapshot::{GatewaySnapshot, PortInfo};
+
+/// Outer Ethernet + IPv4 + UDP + GENEVE base + GWLB options: the bytes in front of every
+/// encapsulated inner packet.
+pub const ENCAP_LEN: usize = 14 + 20 + 8 + gwlb::GENEVE_HEADER_LEN;
+
+/// The outer IPv4 TTL of encapsulated packets.
+pub const OUTER_TTL: u8 = 64;
+
+/// What to do with a packet after [`Gateway::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame out of this port.
+    Transmit {
+        /// The port id.
+        port: u16,
+    },
+    /// Hand the frame, unchanged, to the kernel through this port's exception path.
+    Exception {
+        /// The port id.
+        port: u16,
+    },
+    /// Drop the frame; counted under the reason.
+    Drop(DropReason),
+}
+
+/// The gateway pipeline of one worker: shared flow state plus the worker's counters.
+#[derive(Debug)]
+pub struct Gateway<'a> {
+    /// The flow table shared by all workers; a flow's value is its target's index.
+    pub table: &'a FlowTable,
+    /// This worker's counters.
+    pub counters: WorkerCounters,
+}
+
+impl<'a> Gateway<'a> {
+    /// A pipeline over shared flow state, with zeroed counters.
+    pub fn new(table: &'a FlowTable) -> Self {
+        Gateway {
+            table,
+            counters: WorkerCounters::new(),
+        }
+    }
+
+    /// Processes one frame received on `port` at time `now` (nanoseconds), rewriting it in
+    /// place, and says where it goes.
+    pub fn process<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        now: u64,
+    ) -> Verdict {
+        self.counters.rx_packets += 1;
+        self.counters.rx_bytes += packet.data().len() as u64;
+        let verdict = match self.classify(snapshot, ports, port, packet, now) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop(reason),
+        };
+        match verdict {
+            Verdict::Transmit { .. } => {
+                self.counters.tx_packets += 1;
+                self.counters.tx_bytes += packet.data().len() as u64;
+            }
+            Verdict::Exception { .. } => self.counters.exception_packets += 1,
+            Verdict::Drop(reason) => self.counters.drop(reason),
+        }
+        verdict
+    }
+
+    fn classify<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let me = ports
+            .get(usize::from(port))
+            .ok_or(DropReason::UnknownAttachment)?;
+        let link = parse::link_layer(packet.data())?;
+        if link.dst != me.mac && !link.dst.is_broadcast() {
+            return Err(DropReason::NotOurMac);
+        }
+        match link.ethertype {
+            EtherType::Arp => self.arp(me, port, &link, packet),
+            EtherType::Ipv4 | EtherType::Ipv6 => {
+                let l3 = &packet.data()[link.payload_offset..];
+                if let Some(dst) = own_ipv4_destination(l3, me.address) {
+                    return self
+                        .own_address_traffic(snapshot, ports, port, &link, packet, dst, now);
+                }
+                self.endpoint_traffic(snapshot, ports, port, &link, packet, now)
+            }
+            _ => Err(DropReason::UnsupportedEtherType),
+        }
+    }
+
+    /// Answers an ARP request for the port's address in place; other ARP (replies the
+    /// control thread's resolver waits for) goes to the exception path.
+    fn arp<P: PacketBuf>(
+        &mut self,
+        me: &PortInfo,
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+    ) -> Result<Verdict, DropReason> {
+        let off = link.payload_offset;
+        let repr = ArpPacket::new_checked(&packet.data()[off..])
+            .and_then(|p| ArpRepr::parse(&p))
+            .map_err(|_| DropReason::ArpIgnored)?;
+        let ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        } = repr
+        else {
+            return Err(DropReason::ArpIgnored);
+        };
+        if target_protocol_addr != me.address {
+            return Err(DropReason::ArpIgnored);
+        }
+        if operation != ArpOperation::Request {
+            return Ok(Verdict::Exception { port });
+        }
+        let reply = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: me.mac,
+            source_protocol_addr: me.address,
+            target_hardware_addr: source_hardware_addr,
+            target_protocol_addr: source_protocol_addr,
+        };
+        let data = packet.data_mut();
+        let mut eth = EthernetFrame::new_unchecked(&mut *data);
+        eth.set_dst_addr(source_hardware_addr);
+        eth.set_src_addr(me.mac);
+        reply.emit(&mut ArpPacket::new_unchecked(&mut data[off..]));
+        self.counters.arp_replies += 1;
+        Ok(Verdict::Transmit { port })
+    }
+
+    /// Traffic to an own address: GENEVE returns from targets, everything else to the kernel.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the pipeline's context, passed by reference"
+    )]
+    fn own_address_traffic<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+        src: Ipv4Addr,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let l3 = &packet.data()[link.payload_offset..];
+        let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
+        let is_geneve = ip.protocol() == IpProtocol::Udp
+            && !ip.is_fragment()
+            && ip.payload().get(2..4) == Some(&geneve::UDP_PORT.to_be_bytes()[..]);
+        if !is_geneve {
+            return Ok(Verdict::Exception { port });
+        }
+        self.target_return(snapshot, ports, link, packet, src, now)
+    }
+
+    /// The return path: GENEVE from a target back to the flow's endpoint.
+    fn target_return<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        link: &LinkLayer,
+        packet: &mut P,
+        src: Ipv4Addr,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let target = snapshot
+            .target_by_ip(src)
+            .ok_or(DropReason::GeneveSourceNotAllowed)?;
+        let l3 = &packet.data()[link.payload_offset..];
+        let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
+        let udp =
+            UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::MalformedTransport)?;
+        let geneve =
+            GenevePacket::new_checked(udp.payload()).map_err(|_| DropReason::MalformedGeneve)?;
+        if geneve.version() != 0 {
+            return Err(DropReason::MalformedGeneve);
+        }
+        if !matches!(geneve.protocol_type(), EtherType::Ipv4 | EtherType::Ipv6) {
+            return Err(DropReason::GeneveNotIp);
+        }
+        let options = GwlbOptions::parse(geneve.options_iter())
+            .map_err(|_| DropReason::GwlbOptionsInvalid)?;
+        let inner_offset = link.payload_offset
+            + ip.header_len()
+            + sluice_wire::udp::HEADER_LEN
+            + geneve.header_len();
+        let flow = parse::ip_flow(geneve.payload())?;
+        if (geneve.protocol_type() == EtherType::Ipv6) != flow.src.is_ipv6() {
+            return Err(DropReason::GeneveNotIp);
+        }
+        if flow.len > gwlb::MAX_INNER_LEN {
+            return Err(DropReason::InnerTooLarge);
+        }
+        let handle = self
+            .table
+            .by_cookie(options.flow_cookie)
+            .ok_or(DropReason::UnknownCookie)?;
+        if self.table.value(handle) != Some(u32::from(target)) {
+            return Err(DropReason::WrongTarget);
+        }
+        let key = self.table.key(handle).ok_or(DropReason::UnknownCookie)?;
+        let scope = key.scope();
+        let endpoint = snapshot
+            .endpoints
+            .get(scope as usize)
+            .ok_or(DropReason::UnknownCookie)?;
+        if endpoint.id != options.endpoint_id {
+            return Err(DropReason::WrongEndpoint);
+        }
+        let (returned, _) = flow_key(snapshot, scope, &flow);
+        if returned != key {
+            return Err(DropReason::CookieFlowMismatch);
+        }
+        let out = ports
+            .get(usize::from(endpoint.port))
+            .ok_or(DropReason::UnknownAttachment)?;
+        let next_hop = out
+            .next_hop_mac(endpoint.next_hop)
+            .ok_or(DropReason::NoNeighbor)?;
+        self.table.touch(handle, now);
+        self.counters.processed_bytes += flow.len as u64;
+        // Strip the outer headers, keep the inner packet as it came, and put the endpoint's
+        // link layer in front of it.
+        let l2_len =
+            sluice_wire::ethernet::HEADER_LEN + if endpoint.vlan.is_some() { 4 } else { 0 };
+        let inner_len = flow.len;
+        let ethertype = if flow.src.is_ipv6() {
+            EtherType::Ipv6
+        } else {
+            EtherType::Ipv4
+        };
+        if !packet.adj(inner_offset - l2_len) || !packet.truncate(l2_len + inner_len) {
+            return Err(DropReason::MalformedIp);
+        }
+        write_link(
+            packet.data_mut(),
+            out.mac,
+            next_hop,
+            endpoint.vlan,
+            ethertype,
+        );
+        Ok(Verdict::Transmit {
+            port: endpoint.port,
+        })
+    }
+
+    /// Endpoint traffic: find or create the flow, choose its target, encapsulate.
+    fn endpoint_traffic<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let scope = snapshot
+            .endpoint_at(port, link.vlan)
+            .ok_or(DropReason::UnknownAttachment)?;
+        let endpoint = &snapshot.endpoints[usize::from(scope)];
+        if !endpoint.available {
+            return Err(DropReason::EndpointNotAvailable);
+        }
+        let flow = parse::ip_flow(&packet.data()[link.payload_offset..])?;
+        if flow.len > gwlb::MAX_INNER_LEN {
+            return Err(DropReason::InnerTooLarge);
+        }
+        let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
+        let hash = key.hash();
+        let handle = match self.table.lookup(&key, hash) {
+            Some(handle) => handle,
+            None => self.new_flow(snapshot, &key, hash, &flow, now)?,
+        };
+        self.table.touch(handle, now);
+        let target_index = self.table.value(handle).ok_or(DropReason::NoTarget)?;
+        let target = snapshot
+            .targets
+            .get(target_index as usize)
+            .ok_or(DropReason::NoTarget)?;
+        let out = ports
+            .get(usize::from(snapshot.target_port))
+            .ok_or(DropReason::NoTarget)?;
+        let target_mac = out.next_hop_mac(target.ip).ok_or(DropReason::NoNeighbor)?;
+        self.counters.processed_bytes += flow.len as u64;
+
+        // Drop the endpoint's link layer and any Ethernet padding, then put the outer
+        // headers in front of the inner packet.
+        let inner_len = flow.len;
+        if !packet.truncate(link.payload_offset + inner_len) {
+            return Err(DropReason::MalformedIp);
+        }
+        let grow = ENCAP_LEN
+            .checked_sub(link.payload_offset)
+            .ok_or(DropReason::NoHeadroom)?;
+        let options = GwlbOptions {
+            endpoint_id: endpoint.id,
+            attachment_id: endpoint.attachment_id,
+            flow_cookie: self.table.cookie(handle),
+        };
+        let protocol_type = if flow.src.is_ipv6() {
+            EtherType::Ipv6
+        } else {
+            EtherType::Ipv4
+        };
+        let frame = packet.prepend(grow).ok_or(DropReason::NoHeadroom)?;
+        write_encap(
+            frame,
+            &EncapHeader {
+                src_mac: out.mac,
+                dst_mac: target_mac,
+                src_ip: out.address,
+                dst_ip: target.ip,
+                src_port: key.entropy_port(),
+                protocol_type,
+                options,
+                inner_len,
+            },
+        );
+        Ok(Verdict::Transmit {
+            port: snapshot.target_port,
+        })
+    }
+
+    #[cold]
+    fn new_flow(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        key: &FlowKey,
+        hash: u64,
+        flow: &IpFlow,
+        now: u64,
+    ) -> Result<Handle, DropReason> {
+        if flow.is_tcp() && !flow.is_fragment && !flow.is_tcp_syn() {
+            return Err(DropReason::TcpNoFlow);
+        }
+        let target = snapshot
+            .new_flows
+            .table
+            .lookup(hash)
+            .ok_or(DropReason::NoTarget)?;
+        let attributes = snapshot.attributes;
+        let inserted = self
+            .table
+            .insert(key, hash, u32::from(target), now, |k| {
+                attributes.idle_timeout_ns(k)
+            })
+            .map_err(|_| DropReason::FlowTableFull)?;
+        if inserted.created {
+            self.counters.new_flows += 1;
+        }
+        if inserted.evicted.is_some() {
+            self.counters.expired_flows += 1;
+        }
+        Ok(inserted.handle)
+    }
+}
+
+/// The flow key of a packet under the snapshot's stickiness, scoped by its endpoint.
+fn flow_key(
+    snapshot: &GatewaySnapshot,
+    scope: u32,
+    flow: &IpFlow,
+) -> (FlowKey, crate::flow::Direction) {
+    FlowKey::new(
+        scope,
+        flow.src,
+        flow.dst,
+        u8::from(flow.protocol),
+        flow.src_port,
+        flow.dst_port,
+        snapshot.attributes.stickiness,
+        flow.is_fragment,
+    )
+}
+
+/// If `l3` is an IPv4 packet addressed to `own`, returns its source address.
+fn own_ipv4_destination(l3: &[u8], own: Ipv4Addr) -> Option<Ipv4Addr> {
+    let ip = Ipv4Packet::new_checked(l3).ok()?;
+    (ip.dst_addr() == own).then(|| ip.src_addr())
+}
+
+/// What [`write_encap`] writes in front of an inner packet.
+#[derive(Debug, Clone, Copy)]
+struct EncapHeader {
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    src_port: u16,
+    protocol_type: EtherType,
+    options: GwlbOptions,
+    inner_len: usize,
+}
+
+/// Writes the outer Ethernet, IPv4, UDP, GENEVE and GWLB options into the first
+/// [`ENCAP_LEN`] bytes of `frame`, whose inner packet follows them.
+fn write_encap(frame: &mut [u8], h: &EncapHeader) {
+    EthernetRepr {
+        src_addr: h.src_mac,
+        dst_addr: h.dst_mac,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
+    let udp_len = sluice_wire::udp::HEADER_LEN + gwlb::GENEVE_HEADER_LEN + h.inner_len;
+    Ipv4Repr {
+        src_addr: h.src_ip,
+        dst_addr: h.dst_ip,
+        next_header: IpProtocol::Udp,
+        payload_len: udp_len,
+        hop_limit: OUTER_TTL,
+        dscp: 0,
+        ecn: 0,
+        ident: 0,
+        dont_frag: true,
+        frag: None,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut frame[14..]));
+    let mut udp = UdpPacket::new_unchecked(&mut frame[34..]);
+    udp.set_src_port(h.src_port);
+    udp.set_dst_port(geneve::UDP_PORT);
+    udp.set_len(udp_len as u16);
+    // Zero is a valid "no checksum" over IPv4 (RFC 768); computing it would touch every
+    // payload byte of every packet.
+    udp.set_checksum(0);
+    GeneveRepr {
+        oam: false,
+        critical: false,
+        protocol_type: h.protocol_type,
+        vni: 0,
+        options_len: gwlb::OPTIONS_LEN,
+    }
+    .emit(&mut GenevePacket::new_unchecked(&mut frame[42..]));
+    // The buffer is exactly OPTIONS_LEN long, so emit cannot fail.
+    let _ = h.options.emit(&mut frame[50..50 + gwlb::OPTIONS_LEN]);
+}
+
+/// Writes an Ethernet header (and an 802.1Q tag when `vlan` is set) at the front of `frame`.
+fn write_link(
+    frame: &mut [u8],
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    vlan: Option<u16>,
+    ethertype: EtherType,
+) {
+    let outer_type = if vlan.is_some() {
+        EtherType::Vlan
+    } else {
+        ethertype
+    };
+    EthernetRepr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype: outer_type,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
+    if let Some(vlan_id) = vlan {
+        VlanRepr {
+            pcp: 0,
+            dei: false,
+            vlan_id,
+            ethertype,
+        }
+        .emit(&mut VlanHeader::new_unchecked(&mut frame[14..]));
+    }
+}

@@ -1,0 +1,27 @@
+//! The sans-IO packet engine of sluice: everything a worker decides about a packet, with no
+//! I/O, no clock and no DPDK.
+//!
+//! The engine takes packets and `now` and returns decisions, so every GWLB behaviour (flow
+//! stickiness, idle timeouts, draining, failover) is testable deterministically; the DPDK
+//! runtime only moves packets. It depends on `sluice-wire` and nothing else.
+//!
+//! - [`flow`]: the flow key (5-, 3- or 2-tuple, symmetric, scoped by endpoint) and its hash.
+//! - [`flow_table`]: the lock-free flow table shared by all workers, with flow cookies.
+//! - [`maglev`]: consistent hashing of flows onto targets (Maglev, NSDI 2016 §3.4), and the
+//!   zone views GWLB's health and cross-zone rules make of the registered targets.
+//! - [`snapshot`]: the immutable policy workers read, one epoch at a time.
+//! - [`parse`]: the link layer and IP flow facts of a frame, read once.
+//! - [`packet`]: the in-place packet buffer contract ([`packet::PacketBuf`]).
+//! - [`gateway`]: the load balancer's pipeline.
+//! - [`counters`]: drop reasons and per-worker counters.
+
+#![forbid(unsafe_code)]
+
+pub mod counters;
+pub mod flow;
+pub mod flow_table;
+pub mod gateway;
+pub mod maglev;
+pub mod packet;
+pub mod parse;
+pub mod snapshot;
