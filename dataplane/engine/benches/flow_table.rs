@@ -108,6 +108,24 @@ fn flow_table(c: &mut Criterion) {
                 black_box(table.lookup(black_box(key), *hash))
             });
         });
+        let live_keys: Vec<FlowKey> = live.iter().map(|(k, _)| *k).collect();
+        let live_hashes: Vec<u64> = live.iter().map(|(_, h)| *h).collect();
+        let burst = FlowTable::BURST;
+        group.throughput(Throughput::Elements(burst as u64));
+        group.bench_function(BenchmarkId::new("lookup_burst_hit", flows), |b| {
+            let mut found = vec![None; burst];
+            let mut i = 0;
+            b.iter(|| {
+                if i + burst > live_keys.len() {
+                    i = 0;
+                }
+                let range = i..i + burst;
+                i += burst;
+                table.lookup_burst(&live_keys[range.clone()], &live_hashes[range], &mut found);
+                black_box(&found);
+            });
+        });
+        group.throughput(Throughput::Elements(1));
         group.bench_function(BenchmarkId::new("lookup_miss", flows), |b| {
             let mut i = 0;
             b.iter(|| {

@@ -88,6 +88,8 @@ drop_reasons! {
     WrongTarget = "wrong_target", "the flow belongs to another target than the one that returned it";
     /// The endpoint ID in the returned options is not the flow's endpoint.
     WrongEndpoint = "wrong_endpoint", "the returned endpoint id is not the flow's endpoint";
+    /// The flow's target is gone (unhealthy or deregistered) and the flow cannot move.
+    TargetGone = "target_gone", "the flow's target is unhealthy or deregistered and the flow cannot move";
     /// The appliance policy denied the packet.
     PolicyDeny = "policy_deny", "the appliance's inspection policy denied the packet";
     /// The transmit queue did not accept the packet (counted by the runtime).
@@ -122,6 +124,8 @@ pub struct WorkerCounters {
     pub expired_flows: u64,
     /// TCP resets sent (GWLB's TCP_ELB_Reset_Count).
     pub tcp_resets: u64,
+    /// Existing flows moved to another target (`target_failover.* = rebalance`).
+    pub rebalanced_flows: u64,
     /// Inner bytes carried in either direction, excluding health checks (GWLB's
     /// ProcessedBytes).
     pub processed_bytes: u64,
@@ -143,6 +147,7 @@ impl WorkerCounters {
             new_flows: 0,
             expired_flows: 0,
             tcp_resets: 0,
+            rebalanced_flows: 0,
             processed_bytes: 0,
             arp_replies: 0,
             drops: [0; DropReason::COUNT],
@@ -175,6 +180,7 @@ impl WorkerCounters {
         self.new_flows += other.new_flows;
         self.expired_flows += other.expired_flows;
         self.tcp_resets += other.tcp_resets;
+        self.rebalanced_flows += other.rebalanced_flows;
         self.processed_bytes += other.processed_bytes;
         self.arp_replies += other.arp_replies;
         for (mine, theirs) in self.drops.iter_mut().zip(other.drops.iter()) {

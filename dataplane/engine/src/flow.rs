@@ -65,7 +65,7 @@ pub enum Direction {
 /// the same key. Fields that the stickiness mode ignores are stored as zero. The type is
 /// deliberately not `Hash`: [`FlowKey::hash`] is the only hash of a flow, so that every part of
 /// sluice (and every node) uses the same one.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct FlowKey {
     /// The key packed into the words the flow table stores: the first address (high, low
     /// 64 bits), the second address (high, low), then `scope << 32 | first_port << 16 |
@@ -296,6 +296,21 @@ impl fmt::Debug for FlowKey {
             .finish()
     }
 }
+
+impl PartialEq for FlowKey {
+    /// Compares all words at once without branching; the derived comparison of the word
+    /// array calls `memcmp`, which costs more than the rest of a flow-table lookup.
+    fn eq(&self, other: &Self) -> bool {
+        let diff = self
+            .words
+            .iter()
+            .zip(&other.words)
+            .fold(0, |diff, (a, b)| diff | (a ^ b));
+        diff == 0 && self.protocol == other.protocol
+    }
+}
+
+impl Eq for FlowKey {}
 
 impl Default for FlowKey {
     /// The all-zero key: scope 0, `::` to `::`, no ports, protocol 0.

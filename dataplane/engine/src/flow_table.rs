@@ -417,6 +417,8 @@ impl FlowTable {
     pub const MAX_CAPACITY: usize = 1 << 26;
     /// Bytes of table memory per slot.
     pub const BYTES_PER_SLOT: usize = size_of::<Group>() / GROUP_SLOTS;
+    /// How many keys [`FlowTable::lookup_burst`] stages at once; a typical RX burst.
+    pub const BURST: usize = 32;
 
     /// Allocates a table of `capacity` empty slots, which must be a power of two between
     /// [`FlowTable::MIN_CAPACITY`] and [`FlowTable::MAX_CAPACITY`]. This is the table's only
@@ -512,19 +514,38 @@ impl FlowTable {
     #[must_use]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<Handle> {
         let window = self.window(key, hash);
-        for group in window.groups {
-            let words = self.load_group(group);
-            let mut matches = live_matches(&words, window.identity);
-            while matches != 0 {
-                let index = matches.trailing_zeros() as usize;
-                matches &= matches - 1;
-                let slot = group << GROUP_SHIFT | index;
-                if self.read_key(slot, words[index]).is_some_and(|k| k == *key) {
-                    return Some(handle(slot, words[index]));
-                }
+        self.find_in_group(window.groups[0], key, window.identity)
+            .or_else(|| self.find_in_group(window.groups[1], key, window.identity))
+    }
+
+    /// Looks up a burst of keys: `found[i]` becomes [`FlowTable::lookup`] of `keys[i]` with
+    /// `hashes[i]`, for every `i` below the shortest of the three lengths.
+    ///
+    /// Same answers as one lookup at a time, but faster on a table larger than the caches:
+    /// the control lines of up to [`FlowTable::BURST`] keys are loaded before any key is
+    /// compared, so their cache and TLB misses overlap instead of following one another
+    /// (DPDK's bulk-lookup technique, without prefetch instructions, which safe Rust lacks).
+    pub fn lookup_burst(&self, keys: &[FlowKey], hashes: &[u64], found: &mut [Option<Handle>]) {
+        let n = keys.len().min(hashes.len()).min(found.len());
+        for start in (0..n).step_by(Self::BURST) {
+            let end = (start + Self::BURST).min(n);
+            // Stage one: every key's first control line, with no branch on what was loaded.
+            let mut first = [(0_usize, [0_u64; GROUP_SLOTS], 0_u32); Self::BURST];
+            for (i, staged) in (start..end).zip(first.iter_mut()) {
+                let window = self.window(&keys[i], hashes[i]);
+                let group = window.groups[0];
+                let words = self.load_group(group);
+                *staged = (group, words, live_matches(&words, window.identity));
+            }
+            // Stage two: compare keys; the few that miss in their first group try the second.
+            for (i, (group, words, matches)) in (start..end).zip(&first) {
+                let key = &keys[i];
+                found[i] = self.find_among(*group, words, *matches, key).or_else(|| {
+                    let window = self.window(key, hashes[i]);
+                    self.find_in_group(window.groups[1], key, window.identity)
+                });
             }
         }
-        None
     }
 
     /// Finds or creates the entry of `key`; see the module documentation for how concurrent
@@ -794,15 +815,9 @@ impl FlowTable {
         };
         for (half, group) in window.groups.into_iter().enumerate() {
             let words = self.load_group(group);
-            let mut matches = live_matches(&words, window.identity);
-            while matches != 0 {
-                let index = matches.trailing_zeros() as usize;
-                matches &= matches - 1;
-                let slot = group << GROUP_SHIFT | index;
-                if self.read_key(slot, words[index]).is_some_and(|k| k == *key) {
-                    scan.found = Some(handle(slot, words[index]));
-                    return scan;
-                }
+            scan.found = self.find_among(group, &words, live_matches(&words, window.identity), key);
+            if scan.found.is_some() {
+                return scan;
             }
             let mut empty = 0;
             for (index, &word) in words.iter().enumerate() {
@@ -812,6 +827,32 @@ impl FlowTable {
             scan.ctrl[half * GROUP_SLOTS..(half + 1) * GROUP_SLOTS].copy_from_slice(&words);
         }
         scan
+    }
+
+    /// Finds the live entry of `key` in one group.
+    fn find_in_group(&self, group: usize, key: &FlowKey, identity: u64) -> Option<Handle> {
+        let words = self.load_group(group);
+        self.find_among(group, &words, live_matches(&words, identity), key)
+    }
+
+    /// Finds the live entry of `key` among the slots of `group` flagged in `matches`, whose
+    /// control words were loaded as `words`.
+    fn find_among(
+        &self,
+        group: usize,
+        words: &[u64; GROUP_SLOTS],
+        mut matches: u32,
+        key: &FlowKey,
+    ) -> Option<Handle> {
+        while matches != 0 {
+            let index = matches.trailing_zeros() as usize;
+            matches &= matches - 1;
+            let slot = group << GROUP_SHIFT | index;
+            if self.read_key(slot, words[index]).is_some_and(|k| k == *key) {
+                return Some(handle(slot, words[index]));
+            }
+        }
+        None
     }
 
     /// Loads a group's eight control words (`Acquire`, so a live word's key is readable).
@@ -1550,6 +1591,35 @@ mod tests {
             .unwrap();
         assert!(ins.created);
         assert_eq!(state_at(&t, 0), ctrl::VALID);
+    }
+
+    #[test]
+    fn burst_lookups_match_single_lookups() {
+        let t = table();
+        // Ordinary keys, and colliding ones of which some sit in the second group.
+        let mut keys: Vec<FlowKey> = (0..60).map(tcp).collect();
+        let mut hashes: Vec<u64> = keys.iter().map(FlowKey::hash).collect();
+        for n in 0..12 {
+            keys.push(colliding(1000 + n));
+            hashes.push(COLLIDING_HASH);
+        }
+        for (i, (k, h)) in keys.iter().zip(&hashes).enumerate() {
+            if i % 3 != 0 {
+                t.insert(k, *h, 0, 0, never).unwrap();
+            }
+        }
+        let mut found = vec![None; keys.len()];
+        t.lookup_burst(&keys, &hashes, &mut found);
+        assert!(keys.len() > 2 * FlowTable::BURST);
+        for (i, (k, h)) in keys.iter().zip(&hashes).enumerate() {
+            assert_eq!(found[i], t.lookup(k, *h), "key {i}");
+            assert_eq!(found[i].is_some(), i % 3 != 0, "key {i}");
+        }
+        // Only the shortest length is processed.
+        let mut short = vec![None; 5];
+        t.lookup_burst(&keys, &hashes[..3], &mut short);
+        assert_eq!(&short[..3], &found[..3]);
+        assert_eq!(&short[3..], &[None, None]);
     }
 
     #[test]

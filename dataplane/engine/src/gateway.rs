@@ -29,8 +29,10 @@ use sluice_wire::vlan::{VlanHeader, VlanRepr};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::FlowKey;
 use crate::flow_table::{FlowTable, Handle};
+use crate::maglev::TargetState;
 use crate::packet::PacketBuf;
-use crate::parse::{self, IpFlow, LinkLayer};
+use crate::parse::{self, IpFlow, LinkLayer, QuotedFlow};
+use crate::rst;
 use crate::snapshot::{GatewaySnapshot, PortInfo};
 
 /// Outer Ethernet + IPv4 + UDP + GENEVE base + GWLB options: the bytes in front of every
@@ -257,7 +259,10 @@ impl<'a> Gateway<'a> {
             return Err(DropReason::WrongEndpoint);
         }
         let (returned, _) = flow_key(snapshot, scope, &flow);
-        if returned != key {
+        let quotes_flow = flow
+            .quoted
+            .is_some_and(|q| quoted_key(snapshot, scope, &q) == key);
+        if returned != key && !quotes_flow {
             return Err(DropReason::CookieFlowMismatch);
         }
         let out = ports
@@ -314,17 +319,45 @@ impl<'a> Gateway<'a> {
         if flow.len > gwlb::MAX_INNER_LEN {
             return Err(DropReason::InnerTooLarge);
         }
-        let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
-        let hash = key.hash();
-        let handle = match self.table.lookup(&key, hash) {
-            Some(handle) => handle,
-            None => self.new_flow(snapshot, &key, hash, &flow, now)?,
+        // An ICMP error follows the flow of the packet it quotes, when that flow exists.
+        let quoted = flow
+            .quoted
+            .map(|q| quoted_key(snapshot, u32::from(scope), &q))
+            .and_then(|k| self.table.lookup(&k, k.hash()).map(|h| (k, h)));
+        let (key, handle) = match quoted {
+            Some(found) => found,
+            None => {
+                let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
+                let hash = key.hash();
+                match self.table.lookup(&key, hash) {
+                    Some(handle) => (key, handle),
+                    None => match self.new_flow(snapshot, &key, hash, &flow, now) {
+                        Ok(handle) => (key, handle),
+                        Err(DropReason::TcpNoFlow) if snapshot.attributes.reset_on_idle_timeout => {
+                            return self.reset_sender(ports, port, link, packet, &flow);
+                        }
+                        Err(reason) => return Err(reason),
+                    },
+                }
+            }
+        };
+        let target_index = match self.steer(snapshot, handle, &key, now) {
+            Steer::Target(target) => target,
+            Steer::Reset if flow.is_tcp() && !flow.is_fragment => {
+                self.table.remove(handle);
+                return self.reset_sender(ports, port, link, packet, &flow);
+            }
+            // Only TCP can be reset: other flows stay where they were (GWLB's default).
+            Steer::Reset => self
+                .table
+                .value(handle)
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or(DropReason::TargetGone)?,
         };
         self.table.touch(handle, now);
-        let target_index = self.table.value(handle).ok_or(DropReason::NoTarget)?;
         let target = snapshot
             .targets
-            .get(target_index as usize)
+            .get(usize::from(target_index))
             .ok_or(DropReason::NoTarget)?;
         let out = ports
             .get(usize::from(snapshot.target_port))
@@ -368,6 +401,107 @@ impl<'a> Gateway<'a> {
         Ok(Verdict::Transmit {
             port: snapshot.target_port,
         })
+    }
+
+    /// Decides where an existing flow goes now, by its target's state and the failover
+    /// attributes (gwlb-spec §2.4–§2.5):
+    ///
+    /// - healthy, initial, or draining within `deregistration_delay`: stay;
+    /// - unhealthy: `rebalance` moves the flow to the new-flow view's choice;
+    ///   `send_tcp_reset.on_unhealthy` (without rebalance, which takes precedence) resets
+    ///   it; otherwise it stays (GWLB's default `no_rebalance`);
+    /// - draining past the delay, or unused (deregistered): `rebalance` moves it,
+    ///   `send_tcp_reset.on_deregistration` resets it, otherwise it stays until it idles out.
+    fn steer(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        handle: Handle,
+        key: &FlowKey,
+        now: u64,
+    ) -> Steer {
+        let Some(current) = self.table.value(handle).and_then(|v| u16::try_from(v).ok()) else {
+            return Steer::Reset;
+        };
+        let Some(target) = snapshot.targets.get(usize::from(current)) else {
+            // The target left the snapshot altogether: only a new choice can carry the flow.
+            return self
+                .rebalance(snapshot, handle, key)
+                .unwrap_or(Steer::Reset);
+        };
+        let attributes = &snapshot.attributes;
+        let (gone, reset) = match target.state {
+            TargetState::Unhealthy | TargetState::Unavailable => {
+                (true, attributes.reset_on_unhealthy)
+            }
+            TargetState::Draining => {
+                let expired = target.draining_since_ns.is_some_and(|since| {
+                    now.saturating_sub(since) >= attributes.deregistration_delay_ns
+                });
+                (expired, attributes.reset_on_deregistration)
+            }
+            TargetState::Unused => (true, attributes.reset_on_deregistration),
+            TargetState::Healthy | TargetState::Initial => (false, false),
+        };
+        if !gone {
+            return Steer::Target(current);
+        }
+        if attributes.rebalance
+            && let Some(steer) = self.rebalance(snapshot, handle, key)
+        {
+            return steer;
+        }
+        if reset {
+            Steer::Reset
+        } else {
+            Steer::Target(current)
+        }
+    }
+
+    /// Moves a flow to the target the new-flow view picks for it now, if that differs.
+    #[cold]
+    fn rebalance(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        handle: Handle,
+        key: &FlowKey,
+    ) -> Option<Steer> {
+        let target = snapshot.new_flows.table.lookup(key.hash())?;
+        if snapshot.new_flows.fail_open {
+            // No healthy target to move to: moving would only trade one dead target for another.
+            return None;
+        }
+        self.table.set_value(handle, u32::from(target));
+        self.counters.rebalanced_flows += 1;
+        Some(Steer::Target(target))
+    }
+
+    /// Rewrites a TCP packet, in place, into the RST its sender should get (RFC 9293 §3.10.7.1:
+    /// the sequence number from the packet's ACK, or zero with an ACK of its sequence space),
+    /// and sends it back out of the port it came in on.
+    #[cold]
+    fn reset_sender<P: PacketBuf>(
+        &mut self,
+        ports: &[PortInfo],
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+        flow: &IpFlow,
+    ) -> Result<Verdict, DropReason> {
+        let me = ports
+            .get(usize::from(port))
+            .ok_or(DropReason::UnknownAttachment)?;
+        let l3 = link.payload_offset;
+        let rst_len =
+            rst::rewrite(&mut packet.data_mut()[l3..], flow).ok_or(DropReason::TcpNoFlow)?;
+        if !packet.truncate(l3 + rst_len) {
+            return Err(DropReason::MalformedIp);
+        }
+        let mut eth = EthernetFrame::new_unchecked(packet.data_mut());
+        eth.set_dst_addr(link.src);
+        eth.set_src_addr(me.mac);
+        self.counters.tcp_resets += 1;
+        self.counters.drop(DropReason::TcpNoFlow);
+        Ok(Verdict::Transmit { port })
     }
 
     #[cold]
@@ -420,6 +554,30 @@ fn flow_key(
         snapshot.attributes.stickiness,
         flow.is_fragment,
     )
+}
+
+/// The flow key of the packet an ICMP error quotes.
+fn quoted_key(snapshot: &GatewaySnapshot, scope: u32, q: &QuotedFlow) -> FlowKey {
+    FlowKey::new(
+        scope,
+        q.src,
+        q.dst,
+        u8::from(q.protocol),
+        q.src_port,
+        q.dst_port,
+        snapshot.attributes.stickiness,
+        q.is_fragment,
+    )
+    .0
+}
+
+/// Where an existing flow's packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Steer {
+    /// To this target.
+    Target(u16),
+    /// Nowhere: the flow is reset (TCP) or dropped.
+    Reset,
 }
 
 /// If `l3` is an IPv4 packet addressed to `own`, returns its source address.

@@ -24,4 +24,5 @@ pub mod gateway;
 pub mod maglev;
 pub mod packet;
 pub mod parse;
+pub mod rst;
 pub mod snapshot;

@@ -8,6 +8,8 @@
 use core::net::IpAddr;
 
 use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame};
+use sluice_wire::icmpv4::Icmpv4Packet;
+use sluice_wire::icmpv6::Icmpv6Packet;
 use sluice_wire::ip::IpProtocol;
 use sluice_wire::ipv4::Ipv4Packet;
 use sluice_wire::ipv6::{self, Ipv6Packet};
@@ -73,6 +75,27 @@ pub struct IpFlow {
     pub tcp_flags: Option<TcpFlags>,
     /// The IP packet's length by its own header (without link padding).
     pub len: usize,
+    /// For an ICMP or ICMPv6 error message: the flow of the packet it quotes, so the error
+    /// can follow that flow.
+    pub quoted: Option<QuotedFlow>,
+}
+
+/// The flow of the packet an ICMP error quotes (as it was sent, so the error goes back
+/// toward its source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedFlow {
+    /// Source address of the quoted packet.
+    pub src: IpAddr,
+    /// Destination address of the quoted packet.
+    pub dst: IpAddr,
+    /// Its protocol.
+    pub protocol: IpProtocol,
+    /// Its source port (0 without ports).
+    pub src_port: u16,
+    /// Its destination port (0 without ports).
+    pub dst_port: u16,
+    /// Whether the quoted packet was a fragment.
+    pub is_fragment: bool,
 }
 
 impl IpFlow {
@@ -110,6 +133,7 @@ fn ipv4_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
         is_fragment,
         tcp_flags: None,
         len: usize::from(ip.total_len()),
+        quoted: None,
     };
     if ip.frag_offset() == 0 {
         transport(ip.payload(), &mut flow)?;
@@ -129,6 +153,7 @@ fn ipv6_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
         is_fragment: upper.fragment.is_some(),
         tcp_flags: None,
         len: ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+        quoted: None,
     };
     if upper.has_header() {
         let l4 = ip.payload().get(upper.offset..).unwrap_or(&[]);
@@ -151,6 +176,35 @@ fn transport(l4: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
             let ports = l4.get(..4).ok_or(DropReason::MalformedTransport)?;
             flow.src_port = u16::from_be_bytes([ports[0], ports[1]]);
             flow.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
+        }
+        IpProtocol::Icmp if !flow.is_fragment => {
+            let icmp = Icmpv4Packet::new_checked(l4).map_err(|_| DropReason::MalformedTransport)?;
+            if let Ok(quoted) = icmp.quoted_ipv4() {
+                let (src_port, dst_port) = icmp.quoted_ports().unwrap_or((0, 0));
+                flow.quoted = Some(QuotedFlow {
+                    src: IpAddr::V4(quoted.src_addr()),
+                    dst: IpAddr::V4(quoted.dst_addr()),
+                    protocol: quoted.protocol(),
+                    src_port,
+                    dst_port,
+                    is_fragment: quoted.is_fragment(),
+                });
+            }
+        }
+        IpProtocol::Icmpv6 if !flow.is_fragment => {
+            let icmp = Icmpv6Packet::new_checked(l4).map_err(|_| DropReason::MalformedTransport)?;
+            if let Ok(quoted) = icmp.quoted_ipv6() {
+                let upper = ipv6::upper_layer(&quoted).ok();
+                let (src_port, dst_port) = icmp.quoted_ports().unwrap_or((0, 0));
+                flow.quoted = Some(QuotedFlow {
+                    src: IpAddr::V6(quoted.src_addr()),
+                    dst: IpAddr::V6(quoted.dst_addr()),
+                    protocol: upper.map_or(quoted.next_header(), |u| u.protocol),
+                    src_port,
+                    dst_port,
+                    is_fragment: upper.is_some_and(|u| u.fragment.is_some()),
+                });
+            }
         }
         _ => {}
     }

@@ -77,6 +77,33 @@ impl PortInfo {
 pub enum RoleSnapshot {
     /// The load balancer.
     Gateway(GatewaySnapshot),
+    /// The inspection appliance behind a GWLB.
+    Appliance(ApplianceSnapshot),
+}
+
+/// What the appliance pipeline reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplianceSnapshot {
+    /// GENEVE is accepted only from these IPv4 networks (`appliance.gwlb_sources`), as
+    /// `(network address, prefix length)`.
+    pub gwlb_sources: Vec<(Ipv4Addr, u8)>,
+    /// Idle timeout of a TCP flow's record (match the GWLB's `tcp.idle_timeout.seconds`),
+    /// nanoseconds.
+    pub tcp_idle_timeout_ns: u64,
+    /// Idle timeout of every other flow's record, nanoseconds.
+    pub other_idle_timeout_ns: u64,
+    /// Clamp the MSS option of TCP SYNs to this value, if set.
+    pub mss_clamp: Option<u16>,
+}
+
+impl ApplianceSnapshot {
+    /// Whether GENEVE from `ip` is accepted.
+    pub fn is_gwlb_source(&self, ip: Ipv4Addr) -> bool {
+        self.gwlb_sources.iter().any(|(net, len)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+            (ip.to_bits() ^ net.to_bits()) & mask == 0
+        })
+    }
 }
 
 /// What the gateway pipeline reads.

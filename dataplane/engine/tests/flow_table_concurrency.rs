@@ -192,7 +192,15 @@ fn lookups_racing_churn_never_see_a_wrong_entry() {
                         break;
                     }
                     let i = (next(&mut rng) % u64::from(KEYS)) as usize;
-                    let Some(h) = table.lookup(&keys[i], COLLIDING_HASH) else {
+                    // Every other round goes through the burst lookup.
+                    let found = if next(&mut rng).is_multiple_of(2) {
+                        table.lookup(&keys[i], COLLIDING_HASH)
+                    } else {
+                        let mut found = [None];
+                        table.lookup_burst(&keys[i..=i], &[COLLIDING_HASH], &mut found);
+                        found[0]
+                    };
+                    let Some(h) = found else {
                         continue;
                     };
                     hits.fetch_add(1, Ordering::Relaxed);

@@ -20,6 +20,7 @@ enum Op {
     Insert(u8),
     Remove(u8),
     Lookup(u8),
+    LookupBurst,
     Touch(u8),
     SetValue(u8, u32),
     Advance(u16),
@@ -81,6 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..KEYS).prop_map(Op::Insert),
         2 => (0..KEYS).prop_map(Op::Remove),
         3 => (0..KEYS).prop_map(Op::Lookup),
+        1 => Just(Op::LookupBurst),
         2 => (0..KEYS).prop_map(Op::Touch),
         1 => (0..KEYS, any::<u32>()).prop_map(|(k, v)| Op::SetValue(k, v)),
         2 => (0..4000_u16).prop_map(Op::Advance),
@@ -130,6 +132,15 @@ proptest! {
                 Op::Lookup(n) => {
                     let k = key(n);
                     prop_assert_eq!(table.lookup(&k, hash(&k)), model.get(&n).map(|e| e.handle));
+                }
+                Op::LookupBurst => {
+                    let keys: Vec<FlowKey> = (0..KEYS).map(key).collect();
+                    let hashes: Vec<u64> = keys.iter().map(hash).collect();
+                    let mut found = vec![None; keys.len()];
+                    table.lookup_burst(&keys, &hashes, &mut found);
+                    for n in 0..KEYS {
+                        prop_assert_eq!(found[usize::from(n)], model.get(&n).map(|e| e.handle));
+                    }
                 }
                 Op::Touch(n) => {
                     if let Some(e) = model.get_mut(&n) {

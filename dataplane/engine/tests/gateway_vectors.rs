@@ -841,3 +841,188 @@ fn malformed_frames_are_counted_drops() {
     assert_eq!(gw.counters.rx_packets, good.len() as u64);
     assert_eq!(gw.counters.total_drops(), good.len() as u64);
 }
+
+fn target_of(p: &HeapPacket) -> usize {
+    let ip = read_encap(p.data()).dst_ip;
+    TARGETS.iter().position(|t| t.0 == ip).unwrap()
+}
+
+fn failed(i: usize, state: TargetState) -> [TargetState; 3] {
+    let mut states = [TargetState::Healthy; 3];
+    states[i] = state;
+    states
+}
+
+#[test]
+fn a_non_syn_miss_is_answered_with_a_reset_when_enabled() {
+    let lab = Lab::new();
+    let mut snap = healthy();
+    snap.attributes.reset_on_idle_timeout = true;
+    let mut gw = Gateway::new(&lab.table);
+    let data = tcp4(
+        CLIENT,
+        SERVER,
+        51000,
+        443,
+        TcpFlags::ACK | TcpFlags::PSH,
+        b"late",
+    );
+    let mut p = from_router(Some(100), &data);
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC),
+        Verdict::Transmit { port: UPLINK }
+    );
+    let eth = EthernetFrame::new_checked(p.data()).unwrap();
+    assert_eq!((eth.dst_addr(), eth.src_addr()), (mac(ROUTER_MAC), mac(1)));
+    let tag = VlanHeader::new_checked(eth.payload()).unwrap();
+    assert_eq!(
+        tag.vlan_id(),
+        100,
+        "the reset leaves on the endpoint's attachment"
+    );
+    let ip = Ipv4Packet::new_checked(tag.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (SERVER, CLIENT));
+    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+    assert!(tcp.verify_checksum_v4(&SERVER, &CLIENT));
+    assert_eq!((tcp.src_port(), tcp.dst_port()), (443, 51000));
+    assert_eq!(tcp.flags(), TcpFlags::RST);
+    assert_eq!(
+        tcp.seq_number(),
+        2000,
+        "the sequence number is the packet's ACK"
+    );
+    assert_eq!(gw.counters.tcp_resets, 1);
+    assert_eq!(gw.counters.drops_of(DropReason::TcpNoFlow), 1);
+    assert_eq!(lab.table.len(), 0);
+    // A RST is never answered with a RST.
+    let mut rst = from_router(None, &tcp4(CLIENT, SERVER, 51000, 443, TcpFlags::RST, &[]));
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut rst, SEC),
+        Verdict::Drop(DropReason::TcpNoFlow)
+    );
+}
+
+#[test]
+fn rebalance_moves_flows_of_an_unhealthy_target_and_no_rebalance_keeps_them() {
+    for rebalance in [false, true] {
+        let lab = Lab::new();
+        let mut gw = Gateway::new(&lab.table);
+        let mut flows = Vec::new();
+        for port in 0..40u16 {
+            let l3 = udp4(CLIENT, SERVER, 40000 + port, 53, b"q");
+            let mut p = from_router(None, &l3);
+            run(&mut gw, &healthy(), &lab, UPLINK, &mut p, SEC);
+            flows.push((l3, target_of(&p)));
+        }
+        let victim = flows[0].1;
+        let mut snap = snapshot(
+            failed(victim, TargetState::Unhealthy),
+            Stickiness::FiveTuple,
+        );
+        snap.attributes.rebalance = rebalance;
+        for (l3, before) in &flows {
+            let mut p = from_router(None, l3);
+            run(&mut gw, &snap, &lab, UPLINK, &mut p, 2 * SEC);
+            let after = target_of(&p);
+            if *before != victim || !rebalance {
+                assert_eq!(after, *before, "rebalance={rebalance}");
+            } else {
+                assert_ne!(after, victim);
+                assert_eq!(TARGETS[after].1, "az1", "moved within the zone");
+            }
+        }
+        let moved = flows.iter().filter(|(_, t)| *t == victim).count() as u64;
+        assert_eq!(
+            gw.counters.rebalanced_flows,
+            if rebalance { moved } else { 0 }
+        );
+    }
+}
+
+#[test]
+fn an_unhealthy_target_resets_its_tcp_flows_when_enabled() {
+    let lab = Lab::new();
+    let mut gw = Gateway::new(&lab.table);
+    let mut p = from_router(None, &tcp4(CLIENT, SERVER, 51000, 443, TcpFlags::SYN, &[]));
+    run(&mut gw, &healthy(), &lab, UPLINK, &mut p, SEC);
+    let victim = target_of(&p);
+    let mut snap = snapshot(
+        failed(victim, TargetState::Unhealthy),
+        Stickiness::FiveTuple,
+    );
+    snap.attributes.reset_on_unhealthy = true;
+    let mut p = from_router(None, &tcp4(CLIENT, SERVER, 51000, 443, TcpFlags::ACK, b"x"));
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, 2 * SEC),
+        Verdict::Transmit { port: UPLINK }
+    );
+    assert_eq!(gw.counters.tcp_resets, 1);
+    assert_eq!(lab.table.len(), 0, "the reset flow is gone");
+}
+
+#[test]
+fn draining_keeps_flows_for_the_delay_then_rebalances() {
+    let lab = Lab::new();
+    let mut gw = Gateway::new(&lab.table);
+    let l3 = udp4(CLIENT, SERVER, 40001, 53, b"q");
+    let mut p = from_router(None, &l3);
+    run(&mut gw, &healthy(), &lab, UPLINK, &mut p, SEC);
+    let victim = target_of(&p);
+    let mut snap = snapshot(failed(victim, TargetState::Draining), Stickiness::FiveTuple);
+    snap.targets[victim].draining_since_ns = Some(10 * SEC);
+    snap.attributes.rebalance = true;
+    snap.attributes.deregistration_delay_ns = 300 * SEC;
+    let mut p = from_router(None, &l3);
+    run(&mut gw, &snap, &lab, UPLINK, &mut p, 309 * SEC);
+    assert_eq!(target_of(&p), victim, "still draining: the flow stays");
+    let mut p = from_router(None, &l3);
+    run(&mut gw, &snap, &lab, UPLINK, &mut p, 310 * SEC);
+    assert_ne!(target_of(&p), victim, "delay over: rebalanced");
+    // No new flow ever goes to a draining target.
+    for port in 0..40u16 {
+        let mut p = from_router(None, &udp4(CLIENT, SERVER, 50000 + port, 53, b"q"));
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, 311 * SEC);
+        assert_ne!(target_of(&p), victim);
+    }
+}
+
+#[test]
+fn icmp_errors_follow_the_flow_they_quote_both_ways() {
+    let lab = Lab::new();
+    let snap = healthy();
+    let mut gw = Gateway::new(&lab.table);
+    let original = udp4(CLIENT, SERVER, 40000, 33434, b"probe");
+    let mut p = from_router(None, &original);
+    run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC);
+    let flow = read_encap(p.data());
+    // A router on the consumer side reports the packet as undeliverable to the client.
+    let mut icmp = ipv4(
+        Ipv4Addr::new(192, 168, 10, 1),
+        CLIENT,
+        IpProtocol::Icmp,
+        8 + 28,
+    );
+    icmp[20] = 3; // destination unreachable
+    icmp[21] = 3; // port unreachable
+    icmp[28..].copy_from_slice(&original[..28]);
+    let sum = !sluice_wire::checksum::data(&icmp[20..]);
+    icmp[22..24].copy_from_slice(&sum.to_be_bytes());
+    let mut p = from_router(None, &icmp);
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, 2 * SEC),
+        Verdict::Transmit { port: APPLIANCES }
+    );
+    let e = read_encap(p.data());
+    assert_eq!(
+        (e.dst_ip, e.options.flow_cookie),
+        (flow.dst_ip, flow.options.flow_cookie)
+    );
+    assert_eq!(gw.counters.new_flows, 1, "no flow of its own");
+    // The same error coming back from the appliance with the flow's cookie is accepted.
+    let mut back = appliance_return(p.data());
+    assert_eq!(
+        run(&mut gw, &snap, &lab, APPLIANCES, &mut back, 2 * SEC),
+        Verdict::Transmit { port: UPLINK }
+    );
+}
