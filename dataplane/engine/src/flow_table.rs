@@ -35,7 +35,10 @@
 //! half full, otherwise to the emptier of the two. Two choices keep every window usable to
 //! about 70 % load, where a single group of eight starts rejecting flows at about 20 %; the
 //! first-group preference keeps about 85 % of hits at 50 % load to one control line. A lookup
-//! therefore reads one or two control lines and one slot body.
+//! therefore reads one or two control lines and one slot body; [`FlowTable::lookup_burst`]
+//! loads the control lines of a whole burst before comparing any key, so that their cache and
+//! TLB misses overlap. The counters sit on cache lines of their own, and inserts and removals
+//! each add to one of them; the live count is derived from them.
 //!
 //! # Inserting without locks
 //!
@@ -459,7 +462,9 @@ impl FlowTable {
     /// The bytes a table of `capacity` slots occupies, for planning before allocating it.
     #[must_use]
     pub const fn memory_bytes_for(capacity: usize) -> usize {
-        capacity * Self::BYTES_PER_SLOT + size_of::<Self>()
+        capacity
+            .saturating_mul(Self::BYTES_PER_SLOT)
+            .saturating_add(size_of::<Self>())
     }
 
     /// The number of slots.

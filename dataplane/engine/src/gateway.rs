@@ -17,7 +17,6 @@
 
 use core::net::Ipv4Addr;
 
-use sluice_wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use sluice_wire::geneve::{self, GenevePacket, GeneveRepr};
 use sluice_wire::gwlb::{self, GwlbOptions};
@@ -29,6 +28,8 @@ use sluice_wire::vlan::{VlanHeader, VlanRepr};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::FlowKey;
 use crate::flow_table::{FlowTable, Handle};
+pub use crate::local::Verdict;
+use crate::local::{self, GeneveIn, OwnTraffic};
 use crate::maglev::TargetState;
 use crate::packet::PacketBuf;
 use crate::parse::{self, IpFlow, LinkLayer, QuotedFlow};
@@ -41,23 +42,6 @@ pub const ENCAP_LEN: usize = 14 + 20 + 8 + gwlb::GENEVE_HEADER_LEN;
 
 /// The outer IPv4 TTL of encapsulated packets.
 pub const OUTER_TTL: u8 = 64;
-
-/// What to do with a packet after [`Gateway::process`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Send the (rewritten) frame out of this port.
-    Transmit {
-        /// The port id.
-        port: u16,
-    },
-    /// Hand the frame, unchanged, to the kernel through this port's exception path.
-    Exception {
-        /// The port id.
-        port: u16,
-    },
-    /// Drop the frame; counted under the reason.
-    Drop(DropReason),
-}
 
 /// The gateway pipeline of one worker: shared flow state plus the worker's counters.
 #[derive(Debug)]
@@ -87,21 +71,9 @@ impl<'a> Gateway<'a> {
         packet: &mut P,
         now: u64,
     ) -> Verdict {
-        self.counters.rx_packets += 1;
-        self.counters.rx_bytes += packet.data().len() as u64;
-        let verdict = match self.classify(snapshot, ports, port, packet, now) {
-            Ok(v) => v,
-            Err(reason) => Verdict::Drop(reason),
-        };
-        match verdict {
-            Verdict::Transmit { .. } => {
-                self.counters.tx_packets += 1;
-                self.counters.tx_bytes += packet.data().len() as u64;
-            }
-            Verdict::Exception { .. } => self.counters.exception_packets += 1,
-            Verdict::Drop(reason) => self.counters.drop(reason),
-        }
-        verdict
+        let rx_len = packet.data().len();
+        let result = self.classify(snapshot, ports, port, packet, now);
+        Verdict::counted(result, &mut self.counters, rx_len, packet.data().len())
     }
 
     fn classify<P: PacketBuf>(
@@ -115,93 +87,20 @@ impl<'a> Gateway<'a> {
         let me = ports
             .get(usize::from(port))
             .ok_or(DropReason::UnknownAttachment)?;
-        let link = parse::link_layer(packet.data())?;
-        if link.dst != me.mac && !link.dst.is_broadcast() {
-            return Err(DropReason::NotOurMac);
-        }
+        let link = local::our_frame(me, packet.data())?;
         match link.ethertype {
-            EtherType::Arp => self.arp(me, port, &link, packet),
+            EtherType::Arp => local::answer_arp(me, port, &link, packet, &mut self.counters),
             EtherType::Ipv4 | EtherType::Ipv6 => {
-                let l3 = &packet.data()[link.payload_offset..];
-                if let Some(dst) = own_ipv4_destination(l3, me.address) {
-                    return self
-                        .own_address_traffic(snapshot, ports, port, &link, packet, dst, now);
+                match local::own_traffic(&packet.data()[link.payload_offset..], me.address) {
+                    Some(OwnTraffic::Geneve(src)) => {
+                        self.target_return(snapshot, ports, &link, packet, src, now)
+                    }
+                    Some(OwnTraffic::Other) => Ok(Verdict::Exception { port }),
+                    None => self.endpoint_traffic(snapshot, ports, port, &link, packet, now),
                 }
-                self.endpoint_traffic(snapshot, ports, port, &link, packet, now)
             }
             _ => Err(DropReason::UnsupportedEtherType),
         }
-    }
-
-    /// Answers an ARP request for the port's address in place; other ARP (replies the
-    /// control thread's resolver waits for) goes to the exception path.
-    fn arp<P: PacketBuf>(
-        &mut self,
-        me: &PortInfo,
-        port: u16,
-        link: &LinkLayer,
-        packet: &mut P,
-    ) -> Result<Verdict, DropReason> {
-        let off = link.payload_offset;
-        let repr = ArpPacket::new_checked(&packet.data()[off..])
-            .and_then(|p| ArpRepr::parse(&p))
-            .map_err(|_| DropReason::ArpIgnored)?;
-        let ArpRepr::EthernetIpv4 {
-            operation,
-            source_hardware_addr,
-            source_protocol_addr,
-            target_protocol_addr,
-            ..
-        } = repr
-        else {
-            return Err(DropReason::ArpIgnored);
-        };
-        if target_protocol_addr != me.address {
-            return Err(DropReason::ArpIgnored);
-        }
-        if operation != ArpOperation::Request {
-            return Ok(Verdict::Exception { port });
-        }
-        let reply = ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Reply,
-            source_hardware_addr: me.mac,
-            source_protocol_addr: me.address,
-            target_hardware_addr: source_hardware_addr,
-            target_protocol_addr: source_protocol_addr,
-        };
-        let data = packet.data_mut();
-        let mut eth = EthernetFrame::new_unchecked(&mut *data);
-        eth.set_dst_addr(source_hardware_addr);
-        eth.set_src_addr(me.mac);
-        reply.emit(&mut ArpPacket::new_unchecked(&mut data[off..]));
-        self.counters.arp_replies += 1;
-        Ok(Verdict::Transmit { port })
-    }
-
-    /// Traffic to an own address: GENEVE returns from targets, everything else to the kernel.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the pipeline's context, passed by reference"
-    )]
-    fn own_address_traffic<P: PacketBuf>(
-        &mut self,
-        snapshot: &GatewaySnapshot,
-        ports: &[PortInfo],
-        port: u16,
-        link: &LinkLayer,
-        packet: &mut P,
-        src: Ipv4Addr,
-        now: u64,
-    ) -> Result<Verdict, DropReason> {
-        let l3 = &packet.data()[link.payload_offset..];
-        let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
-        let is_geneve = ip.protocol() == IpProtocol::Udp
-            && !ip.is_fragment()
-            && ip.payload().get(2..4) == Some(&geneve::UDP_PORT.to_be_bytes()[..]);
-        if !is_geneve {
-            return Ok(Verdict::Exception { port });
-        }
-        self.target_return(snapshot, ports, link, packet, src, now)
     }
 
     /// The return path: GENEVE from a target back to the flow's endpoint.
@@ -217,31 +116,13 @@ impl<'a> Gateway<'a> {
         let target = snapshot
             .target_by_ip(src)
             .ok_or(DropReason::GeneveSourceNotAllowed)?;
-        let l3 = &packet.data()[link.payload_offset..];
-        let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
-        let udp =
-            UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::MalformedTransport)?;
-        let geneve =
-            GenevePacket::new_checked(udp.payload()).map_err(|_| DropReason::MalformedGeneve)?;
-        if geneve.version() != 0 {
-            return Err(DropReason::MalformedGeneve);
-        }
-        if !matches!(geneve.protocol_type(), EtherType::Ipv4 | EtherType::Ipv6) {
-            return Err(DropReason::GeneveNotIp);
-        }
-        let options = GwlbOptions::parse(geneve.options_iter())
-            .map_err(|_| DropReason::GwlbOptionsInvalid)?;
-        let inner_offset = link.payload_offset
-            + ip.header_len()
-            + sluice_wire::udp::HEADER_LEN
-            + geneve.header_len();
-        let flow = parse::ip_flow(geneve.payload())?;
-        if (geneve.protocol_type() == EtherType::Ipv6) != flow.src.is_ipv6() {
-            return Err(DropReason::GeneveNotIp);
-        }
-        if flow.len > gwlb::MAX_INNER_LEN {
-            return Err(DropReason::InnerTooLarge);
-        }
+        let GeneveIn {
+            options,
+            inner_offset,
+            flow,
+            ..
+        } = local::geneve_in(&packet.data()[link.payload_offset..])?;
+        let inner_offset = link.payload_offset + inner_offset;
         let handle = self
             .table
             .by_cookie(options.flow_cookie)
@@ -578,12 +459,6 @@ enum Steer {
     Target(u16),
     /// Nowhere: the flow is reset (TCP) or dropped.
     Reset,
-}
-
-/// If `l3` is an IPv4 packet addressed to `own`, returns its source address.
-fn own_ipv4_destination(l3: &[u8], own: Ipv4Addr) -> Option<Ipv4Addr> {
-    let ip = Ipv4Packet::new_checked(l3).ok()?;
-    (ip.dst_addr() == own).then(|| ip.src_addr())
 }
 
 /// What [`write_encap`] writes in front of an inner packet.

@@ -21,6 +21,7 @@ pub mod counters;
 pub mod flow;
 pub mod flow_table;
 pub mod gateway;
+mod local;
 pub mod maglev;
 pub mod packet;
 pub mod parse;

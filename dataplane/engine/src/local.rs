@@ -1,0 +1,183 @@
+//! What both roles do alike: the verdict type, counting, answering ARP for own addresses,
+//! telling own-address traffic from transit traffic, and reading an incoming GWLB GENEVE
+//! packet with every check GWLB's format calls for.
+
+use core::net::Ipv4Addr;
+
+use sluice_wire::arp::{ArpOperation, ArpPacket, ArpRepr};
+use sluice_wire::ethernet::{EtherType, EthernetFrame};
+use sluice_wire::geneve::{self, GenevePacket};
+use sluice_wire::gwlb::{self, GwlbOptions};
+use sluice_wire::ip::IpProtocol;
+use sluice_wire::ipv4::Ipv4Packet;
+use sluice_wire::udp::UdpPacket;
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::packet::PacketBuf;
+use crate::parse::{self, IpFlow, LinkLayer};
+use crate::snapshot::PortInfo;
+
+/// What to do with a packet after a pipeline processed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame out of this port.
+    Transmit {
+        /// The port id.
+        port: u16,
+    },
+    /// Hand the frame, unchanged, to the kernel through this port's exception path.
+    Exception {
+        /// The port id.
+        port: u16,
+    },
+    /// Drop the frame; counted under the reason.
+    Drop(DropReason),
+}
+
+impl Verdict {
+    /// Turns a pipeline's result into a verdict and counts it; `rx_len` is the received
+    /// frame's length, `tx_len` the frame's length after processing.
+    pub(crate) fn counted(
+        result: Result<Verdict, DropReason>,
+        counters: &mut WorkerCounters,
+        rx_len: usize,
+        tx_len: usize,
+    ) -> Verdict {
+        counters.rx_packets += 1;
+        counters.rx_bytes += rx_len as u64;
+        let verdict = result.unwrap_or_else(Verdict::Drop);
+        match verdict {
+            Verdict::Transmit { .. } => {
+                counters.tx_packets += 1;
+                counters.tx_bytes += tx_len as u64;
+            }
+            Verdict::Exception { .. } => counters.exception_packets += 1,
+            Verdict::Drop(reason) => counters.drop(reason),
+        }
+        verdict
+    }
+}
+
+/// Reads a frame's link layer and checks it is addressed to the port (or broadcast).
+pub(crate) fn our_frame(me: &PortInfo, frame: &[u8]) -> Result<LinkLayer, DropReason> {
+    let link = parse::link_layer(frame)?;
+    if link.dst != me.mac && !link.dst.is_broadcast() {
+        return Err(DropReason::NotOurMac);
+    }
+    Ok(link)
+}
+
+/// Answers an ARP request for the port's address in place; other ARP about the address
+/// (replies the control thread's resolver waits for) goes to the exception path.
+pub(crate) fn answer_arp<P: PacketBuf>(
+    me: &PortInfo,
+    port: u16,
+    link: &LinkLayer,
+    packet: &mut P,
+    counters: &mut WorkerCounters,
+) -> Result<Verdict, DropReason> {
+    let off = link.payload_offset;
+    let repr = ArpPacket::new_checked(&packet.data()[off..])
+        .and_then(|p| ArpRepr::parse(&p))
+        .map_err(|_| DropReason::ArpIgnored)?;
+    let ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr,
+        source_protocol_addr,
+        target_protocol_addr,
+        ..
+    } = repr
+    else {
+        return Err(DropReason::ArpIgnored);
+    };
+    if target_protocol_addr != me.address {
+        return Err(DropReason::ArpIgnored);
+    }
+    if operation != ArpOperation::Request {
+        return Ok(Verdict::Exception { port });
+    }
+    let reply = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: me.mac,
+        source_protocol_addr: me.address,
+        target_hardware_addr: source_hardware_addr,
+        target_protocol_addr: source_protocol_addr,
+    };
+    let data = packet.data_mut();
+    let mut eth = EthernetFrame::new_unchecked(&mut *data);
+    eth.set_dst_addr(source_hardware_addr);
+    eth.set_src_addr(me.mac);
+    reply.emit(&mut ArpPacket::new_unchecked(&mut data[off..]));
+    counters.arp_replies += 1;
+    Ok(Verdict::Transmit { port })
+}
+
+/// What a packet addressed to an own IPv4 address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnTraffic {
+    /// UDP to the GENEVE port, from this source.
+    Geneve(Ipv4Addr),
+    /// Anything else: the kernel's business.
+    Other,
+}
+
+/// Classifies an IP packet (`l3`) addressed to `own`; `None` if it is not addressed to it.
+pub(crate) fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Option<OwnTraffic> {
+    let ip = Ipv4Packet::new_checked(l3).ok()?;
+    if ip.dst_addr() != own {
+        return None;
+    }
+    let geneve = ip.protocol() == IpProtocol::Udp
+        && !ip.is_fragment()
+        && ip.payload().get(2..4) == Some(&geneve::UDP_PORT.to_be_bytes()[..]);
+    Some(if geneve {
+        OwnTraffic::Geneve(ip.src_addr())
+    } else {
+        OwnTraffic::Other
+    })
+}
+
+/// An incoming GWLB GENEVE packet, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GeneveIn {
+    /// The GWLB options.
+    pub options: GwlbOptions,
+    /// Where the GENEVE header starts, from the start of the outer IP header.
+    pub geneve_offset: usize,
+    /// Where the inner packet starts, from the start of the outer IP header.
+    pub inner_offset: usize,
+    /// The inner packet's flow.
+    pub flow: IpFlow,
+}
+
+/// Reads and checks the GENEVE packet in the outer IPv4 packet `l3`: UDP, GENEVE version 0,
+/// protocol type IPv4 or IPv6 and matching the inner packet, the three GWLB options, an inner
+/// packet that parses and is at most 8,500 bytes.
+pub(crate) fn geneve_in(l3: &[u8]) -> Result<GeneveIn, DropReason> {
+    let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
+    let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::MalformedTransport)?;
+    let geneve =
+        GenevePacket::new_checked(udp.payload()).map_err(|_| DropReason::MalformedGeneve)?;
+    if geneve.version() != 0 {
+        return Err(DropReason::MalformedGeneve);
+    }
+    if !matches!(geneve.protocol_type(), EtherType::Ipv4 | EtherType::Ipv6) {
+        return Err(DropReason::GeneveNotIp);
+    }
+    let options =
+        GwlbOptions::parse(geneve.options_iter()).map_err(|_| DropReason::GwlbOptionsInvalid)?;
+    let flow = parse::ip_flow(geneve.payload())?;
+    if (geneve.protocol_type() == EtherType::Ipv6) != flow.src.is_ipv6() {
+        return Err(DropReason::GeneveNotIp);
+    }
+    if flow.len > gwlb::MAX_INNER_LEN {
+        return Err(DropReason::InnerTooLarge);
+    }
+    let geneve_offset = ip.header_len() + sluice_wire::udp::HEADER_LEN;
+    Ok(GeneveIn {
+        options,
+        geneve_offset,
+        inner_offset: geneve_offset + geneve.header_len(),
+        flow,
+    })
+}
