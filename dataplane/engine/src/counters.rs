@@ -90,6 +90,8 @@ drop_reasons! {
     WrongEndpoint = "wrong_endpoint", "the returned endpoint id is not the flow's endpoint";
     /// The flow's target is gone (unhealthy or deregistered) and the flow cannot move.
     TargetGone = "target_gone", "the flow's target is unhealthy or deregistered and the flow cannot move";
+    /// An IP packet addressed to none of the appliance's addresses (it routes nothing).
+    NotForUs = "not_for_us", "the packet is addressed to an IP address that is not the appliance's";
     /// The appliance policy denied the packet.
     PolicyDeny = "policy_deny", "the appliance's inspection policy denied the packet";
     /// The transmit queue did not accept the packet (counted by the runtime).

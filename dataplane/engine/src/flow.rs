@@ -212,8 +212,8 @@ impl FlowKey {
         finalise(fold(x ^ SECRET[1], y ^ z.rotate_left(32)))
     }
 
-    /// The outer UDP source port for this flow's GENEVE packets: stable per flow (and per
-    /// direction pair), in the ephemeral range 49152–65535, for ECMP entropy in the underlay.
+    /// The outer UDP source port for this flow's GENEVE packets: the same for both directions
+    /// and on every node, in the ephemeral range 49152–65535, for ECMP entropy in the underlay.
     #[must_use]
     pub const fn entropy_port(&self) -> u16 {
         entropy_port_for_hash(self.hash())

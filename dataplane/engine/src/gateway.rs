@@ -91,7 +91,7 @@ impl<'a> Gateway<'a> {
         match link.ethertype {
             EtherType::Arp => local::answer_arp(me, port, &link, packet, &mut self.counters),
             EtherType::Ipv4 | EtherType::Ipv6 => {
-                match local::own_traffic(&packet.data()[link.payload_offset..], me.address) {
+                match local::own_traffic(&packet.data()[link.payload_offset..], me.address)? {
                     Some(OwnTraffic::Geneve(src)) => {
                         self.target_return(snapshot, ports, &link, packet, src, now)
                     }

@@ -13,10 +13,12 @@
 //! - [`parse`]: the link layer and IP flow facts of a frame, read once.
 //! - [`packet`]: the in-place packet buffer contract ([`packet::PacketBuf`]).
 //! - [`gateway`]: the load balancer's pipeline.
+//! - [`appliance`]: the pipeline of the appliance behind a GWLB, with per-flow header records.
 //! - [`counters`]: drop reasons and per-worker counters.
 
 #![forbid(unsafe_code)]
 
+pub mod appliance;
 pub mod counters;
 pub mod flow;
 pub mod flow_table;

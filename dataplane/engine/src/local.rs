@@ -121,20 +121,24 @@ pub(crate) enum OwnTraffic {
     Other,
 }
 
-/// Classifies an IP packet (`l3`) addressed to `own`; `None` if it is not addressed to it.
-pub(crate) fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Option<OwnTraffic> {
-    let ip = Ipv4Packet::new_checked(l3).ok()?;
+/// Classifies an IP packet (`l3`) addressed to `own`; `None` if it is not addressed to it
+/// (IPv6 never is: own addresses are IPv4).
+pub(crate) fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Result<Option<OwnTraffic>, DropReason> {
+    if l3.first().map(|b| b >> 4) != Some(4) {
+        return Ok(None);
+    }
+    let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
     if ip.dst_addr() != own {
-        return None;
+        return Ok(None);
     }
     let geneve = ip.protocol() == IpProtocol::Udp
         && !ip.is_fragment()
         && ip.payload().get(2..4) == Some(&geneve::UDP_PORT.to_be_bytes()[..]);
-    Some(if geneve {
+    Ok(Some(if geneve {
         OwnTraffic::Geneve(ip.src_addr())
     } else {
         OwnTraffic::Other
-    })
+    }))
 }
 
 /// An incoming GWLB GENEVE packet, checked.
@@ -164,8 +168,14 @@ pub(crate) fn geneve_in(l3: &[u8]) -> Result<GeneveIn, DropReason> {
     if !matches!(geneve.protocol_type(), EtherType::Ipv4 | EtherType::Ipv6) {
         return Err(DropReason::GeneveNotIp);
     }
-    let options =
-        GwlbOptions::parse(geneve.options_iter()).map_err(|_| DropReason::GwlbOptionsInvalid)?;
+    let options = GwlbOptions::parse(geneve.options_iter()).map_err(|_| {
+        // Tell a broken option list (GENEVE's fault) from wrong GWLB options.
+        if geneve.options_iter().any(|o| o.is_err()) {
+            DropReason::MalformedGeneve
+        } else {
+            DropReason::GwlbOptionsInvalid
+        }
+    })?;
     let flow = parse::ip_flow(geneve.payload())?;
     if (geneve.protocol_type() == EtherType::Ipv6) != flow.src.is_ipv6() {
         return Err(DropReason::GeneveNotIp);

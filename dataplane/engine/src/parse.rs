@@ -75,6 +75,9 @@ pub struct IpFlow {
     pub tcp_flags: Option<TcpFlags>,
     /// The IP packet's length by its own header (without link padding).
     pub len: usize,
+    /// Where the transport header starts, from the start of the IP header (after IPv4
+    /// options and IPv6 extension headers).
+    pub l4_offset: usize,
     /// For an ICMP or ICMPv6 error message: the flow of the packet it quotes, so the error
     /// can follow that flow.
     pub quoted: Option<QuotedFlow>,
@@ -133,6 +136,7 @@ fn ipv4_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
         is_fragment,
         tcp_flags: None,
         len: usize::from(ip.total_len()),
+        l4_offset: ip.header_len(),
         quoted: None,
     };
     if ip.frag_offset() == 0 {
@@ -153,6 +157,7 @@ fn ipv6_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
         is_fragment: upper.fragment.is_some(),
         tcp_flags: None,
         len: ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+        l4_offset: ipv6::HEADER_LEN + upper.offset,
         quoted: None,
     };
     if upper.has_header() {

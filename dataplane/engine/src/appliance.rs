@@ -1,0 +1,372 @@
+//! The appliance pipeline: the inspection appliance behind a GWLB (AWS's or sluice's own),
+//! one packet at a time, sans IO.
+//!
+//! GENEVE is accepted only from the configured GWLB source networks and only with GWLB's
+//! three options (unknown options are carried along untouched). Every inbound packet refreshes
+//! its flow's header record — the outer addresses, UDP source port and the GENEVE header with
+//! all its options — so that a new flow cookie on 5-tuple reuse wins at once (gwlb-spec §1.4,
+//! G2) and packets the appliance originates later (policy rejects, ICMP errors) can be sent
+//! with the flow's current header. What passes goes back exactly as GWLB expects: the GENEVE
+//! header and options byte for byte, outer MACs and IPs swapped, UDP ports kept; no reply
+//! carries an inner packet over 8,500 bytes. The inspection policy is an allow-all until the
+//! policy engine arrives.
+//!
+//! ARP requests for own addresses are answered; other traffic to own addresses (health
+//! checks, management) goes to the kernel through the exception path.
+
+use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use sluice_wire::ethernet::{EtherType, EthernetFrame};
+use sluice_wire::ip::IpProtocol;
+use sluice_wire::ipv4::Ipv4Packet;
+use sluice_wire::tcp::{TcpFlags, TcpPacket};
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::flow::{FlowKey, Stickiness};
+use crate::flow_table::{FlowTable, Handle};
+use crate::local::{self, GeneveIn, OwnTraffic, Verdict};
+use crate::packet::PacketBuf;
+use crate::parse::{IpFlow, LinkLayer};
+use crate::snapshot::{ApplianceSnapshot, PortInfo};
+
+/// The longest GENEVE header (base and options) a flow's header record keeps. GWLB sends 40
+/// bytes; headers up to this length are recorded, longer ones are still echoed on the
+/// packet's own reply but not recorded (counted in [`FlowRecords::too_long`]).
+pub const MAX_RECORDED_GENEVE: usize = 72;
+
+/// Words of a record slot: addresses, port and length, then the GENEVE bytes.
+const RECORD_WORDS: usize = 2 + MAX_RECORDED_GENEVE / 8;
+
+/// The flow-table value of an allowed flow (the policy engine will store its verdicts here).
+const VERDICT_ALLOW: u32 = 1;
+
+/// The outer header of the last packet GWLB sent for a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRecord {
+    /// The GWLB node that sent it (the outer source).
+    pub gwlb: Ipv4Addr,
+    /// The appliance address it was sent to (the outer destination).
+    pub appliance: Ipv4Addr,
+    /// GWLB's outer UDP source port.
+    pub udp_src_port: u16,
+    /// Length of the GENEVE header in `geneve`.
+    pub geneve_len: usize,
+    /// The GENEVE header with all its options, as received.
+    pub geneve: [u8; MAX_RECORDED_GENEVE],
+}
+
+impl HeaderRecord {
+    /// The recorded GENEVE header.
+    pub fn geneve_header(&self) -> &[u8] {
+        &self.geneve[..self.geneve_len]
+    }
+}
+
+/// One flow's record: a sequence lock over plain atomic words, so any worker may refresh it
+/// and any may read a consistent copy, without locks.
+#[derive(Debug)]
+struct RecordSlot {
+    /// Even: stable; odd: a writer is inside.
+    seq: AtomicU32,
+    words: [AtomicU64; RECORD_WORDS],
+}
+
+/// The header records of every flow, beside the flow table and indexed by its slots.
+#[derive(Debug)]
+pub struct FlowRecords {
+    slots: Box<[RecordSlot]>,
+    too_long: AtomicU64,
+}
+
+impl FlowRecords {
+    /// Records for every slot of a flow table of `capacity` entries, allocated once.
+    pub fn new(capacity: usize) -> Self {
+        FlowRecords {
+            slots: (0..capacity)
+                .map(|_| RecordSlot {
+                    seq: AtomicU32::new(0),
+                    words: core::array::from_fn(|_| AtomicU64::new(0)),
+                })
+                .collect(),
+            too_long: AtomicU64::new(0),
+        }
+    }
+
+    /// How many packets carried a GENEVE header longer than [`MAX_RECORDED_GENEVE`].
+    pub fn too_long(&self) -> u64 {
+        self.too_long.load(Ordering::Relaxed)
+    }
+
+    /// Records `record` for the flow in `slot` unless it is already what is recorded. A
+    /// writer that finds another writer inside leaves the record to it: both hold a header
+    /// GWLB just sent for this flow.
+    fn store(&self, slot: u32, record: &HeaderRecord) {
+        let Some(s) = self.slots.get(slot as usize) else {
+            return;
+        };
+        let words = encode(record);
+        if s.words
+            .iter()
+            .zip(&words)
+            .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+        {
+            return;
+        }
+        let seq = s.seq.load(Ordering::Relaxed);
+        if seq % 2 == 1
+            || s.seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        for (w, v) in s.words.iter().zip(words) {
+            w.store(v, Ordering::Relaxed);
+        }
+        s.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy of the record in `slot`, or `None` if it is being rewritten (after a
+    /// few tries) or was never written.
+    pub fn load(&self, slot: u32) -> Option<HeaderRecord> {
+        let s = self.slots.get(slot as usize)?;
+        for _ in 0..8 {
+            let before = s.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let words: [u64; RECORD_WORDS] =
+                core::array::from_fn(|i| s.words[i].load(Ordering::Relaxed));
+            core::sync::atomic::fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == before {
+                return (before != 0).then(|| decode(&words));
+            }
+        }
+        None
+    }
+}
+
+fn encode(r: &HeaderRecord) -> [u64; RECORD_WORDS] {
+    let mut words = [0u64; RECORD_WORDS];
+    words[0] = u64::from(r.gwlb.to_bits()) << 32 | u64::from(r.appliance.to_bits());
+    words[1] = u64::from(r.udp_src_port) << 32 | r.geneve_len as u64;
+    for (i, chunk) in r.geneve.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        words[2 + i] = u64::from_be_bytes(b);
+    }
+    words
+}
+
+fn decode(words: &[u64; RECORD_WORDS]) -> HeaderRecord {
+    let mut geneve = [0u8; MAX_RECORDED_GENEVE];
+    for (i, chunk) in geneve.chunks_exact_mut(8).enumerate() {
+        chunk.copy_from_slice(&words[2 + i].to_be_bytes());
+    }
+    HeaderRecord {
+        gwlb: Ipv4Addr::from_bits((words[0] >> 32) as u32),
+        appliance: Ipv4Addr::from_bits(words[0] as u32),
+        udp_src_port: (words[1] >> 32) as u16,
+        geneve_len: (words[1] as usize & 0xff).min(MAX_RECORDED_GENEVE),
+        geneve,
+    }
+}
+
+/// The appliance pipeline of one worker: shared flow state plus the worker's counters.
+#[derive(Debug)]
+pub struct Appliance<'a> {
+    /// The flow table shared by all workers.
+    pub table: &'a FlowTable,
+    /// The flows' header records, shared by all workers.
+    pub records: &'a FlowRecords,
+    /// This worker's counters.
+    pub counters: WorkerCounters,
+}
+
+impl<'a> Appliance<'a> {
+    /// A pipeline over shared flow state, with zeroed counters.
+    pub fn new(table: &'a FlowTable, records: &'a FlowRecords) -> Self {
+        Appliance {
+            table,
+            records,
+            counters: WorkerCounters::new(),
+        }
+    }
+
+    /// Processes one frame received on `port` at time `now` (nanoseconds), rewriting it in
+    /// place, and says where it goes.
+    pub fn process<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        now: u64,
+    ) -> Verdict {
+        let rx_len = packet.data().len();
+        let result = self.classify(snapshot, ports, port, packet, now);
+        Verdict::counted(result, &mut self.counters, rx_len, packet.data().len())
+    }
+
+    /// The flow a GENEVE packet's inner flow has in the table, found or created.
+    pub fn flow_of(&self, options_endpoint: u64, flow: &IpFlow) -> FlowKey {
+        FlowKey::new(
+            endpoint_scope(options_endpoint),
+            flow.src,
+            flow.dst,
+            u8::from(flow.protocol),
+            flow.src_port,
+            flow.dst_port,
+            Stickiness::FiveTuple,
+            flow.is_fragment,
+        )
+        .0
+    }
+
+    fn classify<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let me = ports
+            .get(usize::from(port))
+            .ok_or(DropReason::UnknownAttachment)?;
+        let link = local::our_frame(me, packet.data())?;
+        match link.ethertype {
+            EtherType::Arp => local::answer_arp(me, port, &link, packet, &mut self.counters),
+            EtherType::Ipv4 | EtherType::Ipv6 => {
+                match local::own_traffic(&packet.data()[link.payload_offset..], me.address)? {
+                    Some(OwnTraffic::Geneve(src)) => {
+                        if !snapshot.is_gwlb_source(src) {
+                            return Err(DropReason::GeneveSourceNotAllowed);
+                        }
+                        self.inspect(snapshot, me, port, &link, packet, now)
+                    }
+                    Some(OwnTraffic::Other) => Ok(Verdict::Exception { port }),
+                    None => Err(DropReason::NotForUs),
+                }
+            }
+            _ => Err(DropReason::UnsupportedEtherType),
+        }
+    }
+
+    /// A GENEVE packet from an allowed GWLB: record its header, inspect it (allow-all for
+    /// now), and send it back.
+    fn inspect<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let l3 = link.payload_offset;
+        let GeneveIn {
+            options,
+            geneve_offset,
+            inner_offset,
+            flow,
+        } = local::geneve_in(&packet.data()[l3..])?;
+        let key = self.flow_of(options.endpoint_id, &flow);
+        let hash = key.hash();
+        let handle = match self.table.lookup(&key, hash) {
+            Some(handle) => handle,
+            None => self.new_flow(snapshot, &key, hash, now)?,
+        };
+        self.table.touch(handle, now);
+        self.record(handle, &packet.data()[l3..], geneve_offset, inner_offset);
+        self.counters.processed_bytes += flow.len as u64;
+
+        if let Some(clamp) = snapshot.mss_clamp
+            && flow.protocol == IpProtocol::Tcp
+            && flow.tcp_flags.is_some_and(|f| f.contains(TcpFlags::SYN))
+        {
+            let at = l3 + inner_offset + flow.l4_offset;
+            let mut tcp = TcpPacket::new_unchecked(&mut packet.data_mut()[at..]);
+            if tcp.mss().is_some_and(|mss| mss > clamp) {
+                // The TCP checksum is patched in step, so the inner bytes' one's-complement sum,
+                // and with it a non-zero outer UDP checksum, stays valid.
+                let _ = tcp.set_mss_in_place(clamp);
+            }
+        }
+        // Back to GWLB: the same GENEVE header and options, outer MACs and IPs swapped, UDP
+        // ports kept. Swapping the addresses leaves both checksums valid (their sums commute).
+        let data = packet.data_mut();
+        let mut eth = EthernetFrame::new_unchecked(&mut *data);
+        let peer = eth.src_addr();
+        eth.set_src_addr(me.mac);
+        eth.set_dst_addr(peer);
+        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..]);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        Ok(Verdict::Transmit { port })
+    }
+
+    #[cold]
+    fn new_flow(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        key: &FlowKey,
+        hash: u64,
+        now: u64,
+    ) -> Result<Handle, DropReason> {
+        let (tcp, other) = (snapshot.tcp_idle_timeout_ns, snapshot.other_idle_timeout_ns);
+        let timeout = move |k: &FlowKey| {
+            if k.protocol() == u8::from(IpProtocol::Tcp) {
+                tcp
+            } else {
+                other
+            }
+        };
+        let inserted = self
+            .table
+            .insert(key, hash, VERDICT_ALLOW, now, timeout)
+            .map_err(|_| DropReason::FlowTableFull)?;
+        if inserted.created {
+            self.counters.new_flows += 1;
+        }
+        if inserted.evicted.is_some() {
+            self.counters.expired_flows += 1;
+        }
+        Ok(inserted.handle)
+    }
+
+    /// Refreshes the flow's header record from the packet (`l3` starts at the outer IPv4
+    /// header).
+    fn record(&self, handle: Handle, l3: &[u8], geneve_offset: usize, inner_offset: usize) {
+        let geneve_len = inner_offset - geneve_offset;
+        if geneve_len > MAX_RECORDED_GENEVE {
+            self.records.too_long.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let ip = Ipv4Packet::new_unchecked(l3);
+        let mut record = HeaderRecord {
+            gwlb: ip.src_addr(),
+            appliance: ip.dst_addr(),
+            udp_src_port: u16::from_be_bytes([l3[ip.header_len()], l3[ip.header_len() + 1]]),
+            geneve_len,
+            geneve: [0; MAX_RECORDED_GENEVE],
+        };
+        record.geneve[..geneve_len].copy_from_slice(&l3[geneve_offset..inner_offset]);
+        self.records.store(handle.slot(), &record);
+    }
+}
+
+/// The flow-table scope of a GWLB endpoint: its 64-bit id folded to 32 bits, so flows of
+/// different endpoints with overlapping client addresses stay apart (two endpoint ids that
+/// fold alike would share flow records, a 1 in 2^32 chance per pair).
+pub fn endpoint_scope(endpoint_id: u64) -> u32 {
+    (endpoint_id ^ (endpoint_id >> 32)) as u32
+}
