@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the gateway pipeline per packet: established-flow encapsulation,
-//! return-path decapsulation and new-flow creation, with 1 K and 1 M live flows.
+//! Criterion benchmarks of the pipelines per packet: the gateway's established-flow
+//! encapsulation, return-path decapsulation and new-flow creation, and the appliance's return
+//! of established flows, with 1 K and 1 M live flows.
 //!
 //! Run: `cargo bench -p sluice-engine --bench pipeline` (ns/packet medians). Each iteration
 //! copies a ~100-byte frame into a reused buffer (as a NIC fills an mbuf) and processes it.
@@ -200,5 +201,64 @@ fn bench_gateway(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_gateway);
+/// The appliance answering GWLB packets of established flows, with 1 K and 1 M flows in its
+/// table. The packets are the gateway's own GENEVE output with the inner source address
+/// varied per flow (the appliance does not check inner checksums).
+fn bench_appliance(c: &mut Criterion) {
+    use sluice_engine::appliance::{Appliance, FlowRecords};
+    use sluice_engine::snapshot::ApplianceSnapshot;
+
+    let (ports, snapshot) = setup();
+    let table = FlowTable::new(1024).unwrap();
+    let mut gw = Gateway::new(&table);
+    let mut packet = HeapPacket::new(&client_frame(0));
+    gw.process(&snapshot, &ports, 0, &mut packet, SEC);
+    let template = packet.data().to_vec();
+    let inner_src = 14 + 20 + 8 + 40 + 12;
+    let request = |n: u32| {
+        let mut f = template.clone();
+        f[inner_src..inner_src + 4].copy_from_slice(&(0x0a00_0000 | n).to_be_bytes());
+        f
+    };
+    let app_ports = vec![PortInfo {
+        name: "gwlb".into(),
+        mac: EthernetAddress(template[0..6].try_into().unwrap()),
+        address: Ipv4Addr::new(template[30], template[31], template[32], template[33]),
+        prefix_len: 24,
+        neighbors: vec![],
+        gateway: None,
+    }];
+    let app_snapshot = ApplianceSnapshot {
+        gwlb_sources: vec![(Ipv4Addr::new(10, 0, 1, 0), 24)],
+        tcp_idle_timeout_ns: 350 * SEC,
+        other_idle_timeout_ns: 120 * SEC,
+        mss_clamp: None,
+    };
+    let mut group = c.benchmark_group("appliance");
+    group.throughput(Throughput::Elements(1));
+    for flows in [1_000u32, 1_000_000] {
+        let capacity = (flows as usize * 2).next_power_of_two().max(1024);
+        let table = FlowTable::new(capacity).unwrap();
+        let records = FlowRecords::new(capacity);
+        let mut app = Appliance::new(&table, &records);
+        let mut frame = template.clone();
+        for n in 0..flows {
+            frame[inner_src..inner_src + 4].copy_from_slice(&(0x0a00_0000 | n).to_be_bytes());
+            packet.reset(&frame);
+            assert_eq!(app.process(&app_snapshot, &app_ports, 0, &mut packet, SEC), Verdict::Transmit { port: 0 });
+        }
+        let sample: Vec<Vec<u8>> = (0..4096u32).map(|i| request(i * (flows / 4096).max(1) % flows)).collect();
+        group.bench_function(BenchmarkId::new("return_established", flows), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                packet.reset(&sample[i]);
+                black_box(app.process(&app_snapshot, &app_ports, 0, &mut packet, 2 * SEC))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_gateway, bench_appliance);
 criterion_main!(benches);

@@ -171,3 +171,58 @@ fn processing_packets_allocates_nothing() {
         "the packet path allocated: {stats:?}"
     );
 }
+
+#[test]
+fn the_appliance_allocates_nothing_either() {
+    use sluice_engine::appliance::{Appliance, FlowRecords};
+    use sluice_engine::snapshot::ApplianceSnapshot;
+
+    // The gateway makes GWLB-shaped packets; the appliance answers them.
+    let (ports, snapshot) = setup();
+    let table = FlowTable::new(1024).unwrap();
+    let mut gw = Gateway::new(&table);
+    let mut packet = HeapPacket::new(&[0; 2048]);
+    let requests: Vec<Vec<u8>> = (0..64)
+        .map(|n| {
+            packet.reset(&tcp_frame(n, 0x02));
+            gw.process(&snapshot, &ports, 0, &mut packet, SEC);
+            packet.data().to_vec()
+        })
+        .collect();
+    let appliance_ports: Vec<PortInfo> = requests
+        .iter()
+        .take(1)
+        .map(|r| PortInfo {
+            name: "gwlb".into(),
+            mac: EthernetAddress(r[0..6].try_into().unwrap()),
+            address: Ipv4Addr::new(r[30], r[31], r[32], r[33]),
+            prefix_len: 24,
+            neighbors: vec![],
+            gateway: None,
+        })
+        .collect();
+    let app_snapshot = ApplianceSnapshot {
+        gwlb_sources: vec![(Ipv4Addr::new(10, 0, 1, 0), 24)],
+        tcp_idle_timeout_ns: 350 * SEC,
+        other_idle_timeout_ns: 120 * SEC,
+        mss_clamp: Some(1200),
+    };
+    let app_table = FlowTable::new(1024).unwrap();
+    let records = FlowRecords::new(1024);
+    let mut app = Appliance::new(&app_table, &records);
+    let mut transmitted = 0;
+
+    let region = Region::new(GLOBAL);
+    for round in 0..4u64 {
+        for request in &requests {
+            packet.reset(request);
+            let v = app.process(&app_snapshot, &appliance_ports, 0, &mut packet, (round + 1) * SEC);
+            transmitted += usize::from(v == Verdict::Transmit { port: 0 });
+        }
+    }
+    let stats = region.change();
+    // Only requests to the first target's address are the appliance's (one address).
+    assert!(transmitted > 0);
+    assert_eq!(app.counters.tx_packets as usize, transmitted);
+    assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{stats:?}");
+}
