@@ -245,9 +245,14 @@ fn bench_appliance(c: &mut Criterion) {
         for n in 0..flows {
             frame[inner_src..inner_src + 4].copy_from_slice(&(0x0a00_0000 | n).to_be_bytes());
             packet.reset(&frame);
-            assert_eq!(app.process(&app_snapshot, &app_ports, 0, &mut packet, SEC), Verdict::Transmit { port: 0 });
+            assert_eq!(
+                app.process(&app_snapshot, &app_ports, 0, &mut packet, SEC),
+                Verdict::Transmit { port: 0 }
+            );
         }
-        let sample: Vec<Vec<u8>> = (0..4096u32).map(|i| request(i * (flows / 4096).max(1) % flows)).collect();
+        let sample: Vec<Vec<u8>> = (0..4096u32)
+            .map(|i| request(i * (flows / 4096).max(1) % flows))
+            .collect();
         group.bench_function(BenchmarkId::new("return_established", flows), |b| {
             let mut i = 0;
             b.iter(|| {

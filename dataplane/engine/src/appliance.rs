@@ -24,7 +24,7 @@ use sluice_wire::tcp::{TcpFlags, TcpPacket};
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{FlowKey, Stickiness};
-use crate::flow_table::{FlowTable, Handle};
+use crate::flow_table::{FlowTable, Handle, InsertError};
 use crate::local::{self, GeneveIn, OwnTraffic, Verdict};
 use crate::packet::PacketBuf;
 use crate::parse::{IpFlow, LinkLayer};
@@ -333,7 +333,10 @@ impl<'a> Appliance<'a> {
         let inserted = self
             .table
             .insert(key, hash, VERDICT_ALLOW, now, timeout)
-            .map_err(|_| DropReason::FlowTableFull)?;
+            .map_err(|e| match e {
+                InsertError::Full => DropReason::FlowTableFull,
+                InsertError::Busy => DropReason::FlowTableBusy,
+            })?;
         if inserted.created {
             self.counters.new_flows += 1;
         }

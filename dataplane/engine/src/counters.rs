@@ -68,6 +68,9 @@ drop_reasons! {
     NoTarget = "no_target", "no registered target can take a new flow";
     /// The flow table has no room for a new flow.
     FlowTableFull = "flow_table_full", "the flow table is full";
+    /// Another worker inserting the same new flow stalled; the packet is dropped rather than
+    /// waited for (the flow exists by the next packet).
+    FlowTableBusy = "flow_table_busy", "another worker's insert of the same flow stalled";
     /// There is not enough headroom in the buffer to add the outer headers.
     NoHeadroom = "no_headroom", "the packet buffer has no headroom for the outer headers";
     /// The MAC address of the next hop is not known yet (ARP pending or failed).

@@ -27,7 +27,7 @@ use sluice_wire::vlan::{VlanHeader, VlanRepr};
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::FlowKey;
-use crate::flow_table::{FlowTable, Handle};
+use crate::flow_table::{FlowTable, Handle, InsertError};
 pub use crate::local::Verdict;
 use crate::local::{self, GeneveIn, OwnTraffic};
 use crate::maglev::TargetState;
@@ -408,7 +408,10 @@ impl<'a> Gateway<'a> {
             .insert(key, hash, u32::from(target), now, |k| {
                 attributes.idle_timeout_ns(k)
             })
-            .map_err(|_| DropReason::FlowTableFull)?;
+            .map_err(|e| match e {
+                InsertError::Full => DropReason::FlowTableFull,
+                InsertError::Busy => DropReason::FlowTableBusy,
+            })?;
         if inserted.created {
             self.counters.new_flows += 1;
         }

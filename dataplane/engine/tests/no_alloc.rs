@@ -216,7 +216,13 @@ fn the_appliance_allocates_nothing_either() {
     for round in 0..4u64 {
         for request in &requests {
             packet.reset(request);
-            let v = app.process(&app_snapshot, &appliance_ports, 0, &mut packet, (round + 1) * SEC);
+            let v = app.process(
+                &app_snapshot,
+                &appliance_ports,
+                0,
+                &mut packet,
+                (round + 1) * SEC,
+            );
             transmitted += usize::from(v == Verdict::Transmit { port: 0 });
         }
     }
@@ -224,5 +230,9 @@ fn the_appliance_allocates_nothing_either() {
     // Only requests to the first target's address are the appliance's (one address).
     assert!(transmitted > 0);
     assert_eq!(app.counters.tx_packets as usize, transmitted);
-    assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.allocations, stats.reallocations),
+        (0, 0),
+        "{stats:?}"
+    );
 }
