@@ -1026,3 +1026,96 @@ fn icmp_errors_follow_the_flow_they_quote_both_ways() {
         Verdict::Transmit { port: UPLINK }
     );
 }
+
+#[test]
+fn cross_zone_spreads_new_flows_over_every_zone() {
+    let lab = Lab::new();
+    let mut gw = Gateway::new(&lab.table);
+    let mut snap = healthy();
+    let infos: Vec<TargetInfo> = TARGETS
+        .iter()
+        .map(|(ip, zone, _)| TargetInfo {
+            ip: *ip,
+            zone: (*zone).into(),
+            state: TargetState::Healthy,
+        })
+        .collect();
+    snap.new_flows = maglev::build_view(&infos, "az1", true, 4099).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for port in 0..60u16 {
+        let mut p = from_router(None, &udp4(CLIENT, SERVER, 10000 + port, 53, b"q"));
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC);
+        seen.insert(target_of(&p));
+    }
+    assert_eq!(seen.len(), 3, "targets of both zones take new flows");
+}
+
+#[test]
+fn initial_targets_take_no_new_flows() {
+    let lab = Lab::new();
+    let mut gw = Gateway::new(&lab.table);
+    let snap = snapshot(failed(0, TargetState::Initial), Stickiness::FiveTuple);
+    for port in 0..40u16 {
+        let mut p = from_router(None, &udp4(CLIENT, SERVER, 10000 + port, 53, b"q"));
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC);
+        assert_eq!(
+            target_of(&p),
+            1,
+            "registration completes only after the first checks"
+        );
+    }
+}
+
+#[test]
+fn deregistration_resets_tcp_flows_after_the_delay_when_enabled() {
+    let lab = Lab::new();
+    let mut gw = Gateway::new(&lab.table);
+    let mut p = from_router(None, &tcp4(CLIENT, SERVER, 51000, 443, TcpFlags::SYN, &[]));
+    run(&mut gw, &healthy(), &lab, UPLINK, &mut p, SEC);
+    let victim = target_of(&p);
+    let mut snap = snapshot(failed(victim, TargetState::Draining), Stickiness::FiveTuple);
+    snap.targets[victim].draining_since_ns = Some(SEC);
+    snap.attributes.reset_on_deregistration = true;
+    let ack = tcp4(SERVER, CLIENT, 443, 51000, TcpFlags::ACK, b"reply");
+    let mut p = from_router(None, &ack);
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, 100 * SEC),
+        Verdict::Transmit { port: APPLIANCES }
+    );
+    let mut p = from_router(None, &ack);
+    assert_eq!(
+        run(&mut gw, &snap, &lab, UPLINK, &mut p, 301 * SEC),
+        Verdict::Transmit { port: UPLINK }
+    );
+    let ip = Ipv4Packet::new_checked(&p.data()[14..]).unwrap();
+    assert_eq!(
+        ip.dst_addr(),
+        SERVER,
+        "the server, which sent the packet, gets the reset"
+    );
+    assert_eq!(gw.counters.tcp_resets, 1);
+}
+
+#[test]
+fn ipv6_flows_return_through_the_tunnel() {
+    let lab = Lab::new();
+    let snap = healthy();
+    let mut gw = Gateway::new(&lab.table);
+    let c6: Ipv6Addr = "2001:db8:10::20".parse().unwrap();
+    let s6: Ipv6Addr = "2001:db8:51::7".parse().unwrap();
+    let mut p = from_router(Some(100), &udp6(c6, s6, 5353, 53, b"q6"));
+    run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC);
+    let answer = udp6(s6, c6, 53, 5353, b"answer6");
+    let mut back = p.data()[..ENCAP_LEN].to_vec();
+    back.extend_from_slice(&answer);
+    let len = (back.len() - 14) as u16;
+    Ipv4Packet::new_unchecked(&mut back[14..]).set_total_len(len);
+    Ipv4Packet::new_unchecked(&mut back[14..]).fill_checksum();
+    UdpPacket::new_unchecked(&mut back[34..]).set_len(len - 20);
+    let mut r = appliance_return(&back);
+    assert_eq!(
+        run(&mut gw, &snap, &lab, APPLIANCES, &mut r, SEC),
+        Verdict::Transmit { port: UPLINK }
+    );
+    assert_eq!(r.data(), frame(mac(ROUTER_MAC), mac(1), Some(100), &answer));
+}
