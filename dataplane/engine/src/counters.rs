@@ -91,14 +91,8 @@ drop_reasons! {
     WrongTarget = "wrong_target", "the flow belongs to another target than the one that returned it";
     /// The endpoint ID in the returned options is not the flow's endpoint.
     WrongEndpoint = "wrong_endpoint", "the returned endpoint id is not the flow's endpoint";
-    /// The flow's target is gone (unhealthy or deregistered) and the flow cannot move.
-    TargetGone = "target_gone", "the flow's target is unhealthy or deregistered and the flow cannot move";
     /// An IP packet addressed to none of the appliance's addresses (it routes nothing).
     NotForUs = "not_for_us", "the packet is addressed to an IP address that is not the appliance's";
-    /// The appliance policy denied the packet.
-    PolicyDeny = "policy_deny", "the appliance's inspection policy denied the packet";
-    /// The transmit queue did not accept the packet (counted by the runtime).
-    TxFull = "tx_full", "the transmit queue was full";
 }
 
 impl fmt::Display for DropReason {

@@ -233,7 +233,7 @@ impl<'a> Gateway<'a> {
                 .table
                 .value(handle)
                 .and_then(|v| u16::try_from(v).ok())
-                .ok_or(DropReason::TargetGone)?,
+                .ok_or(DropReason::NoTarget)?,
         };
         self.table.touch(handle, now);
         let target = snapshot
