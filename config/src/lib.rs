@@ -16,8 +16,11 @@
 //!    failed to decode are dropped, so one mistake is reported once.
 //!
 //! The schema is documented field by field in [`schema`] and, with every default and range,
-//! in `config/examples/*.toml`.
+//! in `config/examples/*.toml`. [`compile()`](mod@compile) turns a validated [`Config`] and
+//! what the running process knows (device MACs, resolved neighbours, target health) into the
+//! engine's immutable snapshot.
 
+pub mod compile;
 mod decode;
 pub mod diagnostic;
 pub mod limits;
@@ -27,6 +30,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use compile::{CompileError, RuntimeFacts, compile};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use schema::{ApplianceConfig, Config, GatewayConfig, Role, RoleKind};
 pub use validate::Violation;

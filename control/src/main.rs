@@ -3,12 +3,13 @@
 //! Each subcommand is a thin shell over the library: parse arguments, call, print, and exit
 //! with a code that means something (see [`ExitCode`] values below and `sluice --help`).
 
-use std::path::PathBuf;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use sluice::{capture, decode};
+use sluice::{capture, decode, simulate};
 
 /// Exit code for success.
 const EXIT_OK: u8 = 0;
@@ -26,7 +27,8 @@ appliances over GENEVE, sticky per flow and health-checked, as AWS Gateway Load 
 (role = \"appliance\"). Both roles are configured in one TOML file; see config/examples/.",
     after_help = "Exit codes: 0 success, 1 invalid or unreadable input, 2 bad command line.\n\n\
 Examples:\n  sluice check-config config/examples/gateway.toml\n  \
-sluice decode capture.pcap\n  sluice decode --output json capture.pcap | jq '.[0].gwlb'"
+sluice decode capture.pcap\n  sluice decode --output json capture.pcap | jq '.[0].gwlb'\n  \
+sluice simulate --config config/examples/gateway.toml --in in.pcap --out out.pcap"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,6 +66,63 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Run the configured pipeline over a capture, without DPDK, and write what it transmits.
+    ///
+    /// The configuration is compiled into the snapshot the data plane runs, and every packet of
+    /// IN.pcap goes through the role's pipeline (gateway or appliance), one at a time and
+    /// deterministically; every frame it transmits is written to
+    /// OUT.pcap (Ethernet, the input packet's timestamp). Then a summary: packets in,
+    /// transmitted and handed to the kernel per port, drops by reason, TCP resets, flows
+    /// created, expired, rebalanced and live, and how flows and packets spread over the
+    /// targets (`--output json` adds one record per packet: arrival port, verdict, reason,
+    /// target, output frame).
+    ///
+    /// What a capture cannot say is decided by fixed rules:
+    ///
+    /// - Time: a packet's timestamp is the engine's clock. Idle flows are swept as it
+    ///   advances (the whole table once per second of capture time), so a capture longer
+    ///   than an idle timeout shows expiry.
+    ///
+    /// - Arrival port: --port NAME if given; else the port whose address is the frame's IPv4
+    ///   destination or ARP target (GENEVE returns from targets, health checks); else the
+    ///   port of an endpoint attached with the frame's VLAN (or untagged); else the port
+    ///   whose MAC is the frame's destination; else the first port. Raw-IP captures get an
+    ///   Ethernet header to that port's MAC.
+    ///
+    /// - MACs: a port without `mac` and every neighbour without a static `neighbor` entry
+    ///   get 02:00:a:b:c:d, derived from the IPv4 address a.b.c.d.
+    ///
+    /// - Health: every target is healthy except those named by --unhealthy.
+    ///
+    /// Exit 0 when the capture was processed, 1 when the configuration or the capture is
+    /// invalid or unreadable (configuration errors are printed as check-config prints them)
+    /// or OUT.pcap cannot be written.
+    #[command(
+        after_long_help = "Example: feed a capture from the consumer side through the example gateway, \
+then look at what went to the appliances:\n  \
+sluice simulate --config config/examples/gateway.toml --in client.pcap --out geneve.pcap\n  \
+sluice decode geneve.pcap"
+    )]
+    Simulate {
+        /// The TOML configuration (gateway or appliance role).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The input capture (pcap or pcapng; Ethernet or raw IP).
+        #[arg(long = "in", value_name = "IN.pcap")]
+        input: PathBuf,
+        /// Where every transmitted frame is written (pcap, Ethernet, nanosecond timestamps).
+        #[arg(long = "out", value_name = "OUT.pcap")]
+        out: PathBuf,
+        /// Every frame arrives on this port (by name), instead of the arrival-port rule.
+        #[arg(long, value_name = "NAME")]
+        port: Option<String>,
+        /// This target is unhealthy (repeatable); all other targets are healthy.
+        #[arg(long, value_name = "IP")]
+        unhealthy: Vec<Ipv4Addr>,
+        /// `text` for people, `json` for scripts.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 /// How a subcommand prints its result.
@@ -80,12 +139,26 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::CheckConfig { file, output } => check_config(&file, output),
         Command::Decode { file, output } => decode_capture(&file, output),
+        Command::Simulate {
+            config,
+            input,
+            out,
+            port,
+            unhealthy,
+            output,
+        } => simulate_capture(
+            &config,
+            &input,
+            &out,
+            &simulate::Options { port, unhealthy },
+            output,
+        ),
     };
     ExitCode::from(code)
 }
 
 #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
-fn check_config(file: &std::path::Path, output: Output) -> u8 {
+fn check_config(file: &Path, output: Output) -> u8 {
     match sluice_config::load(file) {
         Ok(config) => {
             match output {
@@ -95,32 +168,90 @@ fn check_config(file: &std::path::Path, output: Output) -> u8 {
             EXIT_OK
         }
         Err(diagnostics) => {
-            match output {
-                Output::Text => {
-                    eprintln!("{diagnostics}");
-                    eprintln!(
-                        "{}: {} error{}",
-                        file.display(),
-                        diagnostics.len(),
-                        if diagnostics.len() == 1 { "" } else { "s" }
-                    );
-                }
-                Output::Json => {
-                    let errors: Vec<_> = diagnostics
-                        .iter()
-                        .map(|d| {
-                            serde_json::json!({
-                                "file": d.file, "line": d.line, "column": d.column,
-                                "key": d.key, "message": d.message,
-                            })
-                        })
-                        .collect();
-                    println!("{}", to_json(&errors));
-                }
-            }
+            print_diagnostics(file, &diagnostics, output);
             EXIT_INVALID
         }
     }
+}
+
+/// Prints a configuration's errors: as lines on stderr with a count, or as a JSON array on
+/// stdout.
+#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+fn print_diagnostics(file: &Path, diagnostics: &sluice_config::Diagnostics, output: Output) {
+    match output {
+        Output::Text => {
+            eprintln!("{diagnostics}");
+            eprintln!(
+                "{}: {} error{}",
+                file.display(),
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            );
+        }
+        Output::Json => {
+            let errors: Vec<_> = diagnostics
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "file": d.file, "line": d.line, "column": d.column,
+                        "key": d.key, "message": d.message,
+                    })
+                })
+                .collect();
+            println!("{}", to_json(&errors));
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+fn simulate_capture(
+    config_file: &Path,
+    input: &Path,
+    out: &Path,
+    options: &simulate::Options,
+    output: Output,
+) -> u8 {
+    let config = match sluice_config::load(config_file) {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            print_diagnostics(config_file, &diagnostics, output);
+            return EXIT_INVALID;
+        }
+    };
+    let (packets, damage) = match capture::read(input) {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("sluice simulate: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let simulation = match simulate::run(&config, &packets, options) {
+        Ok(simulation) => simulation,
+        Err(e) => {
+            eprintln!("sluice simulate: {}: {e}", config_file.display());
+            return EXIT_INVALID;
+        }
+    };
+    if let Err(e) = simulate::write_pcap(out, &simulation.frames) {
+        eprintln!("sluice simulate: {e}");
+        return EXIT_INVALID;
+    }
+    match output {
+        Output::Text => {
+            print!("{}", simulate::render_text(&simulation.summary));
+            println!(
+                "wrote {} frames to {}",
+                simulation.frames.len(),
+                out.display()
+            );
+        }
+        Output::Json => println!("{}", to_json(&simulation.summary)),
+    }
+    if let Some(e) = damage {
+        eprintln!("sluice simulate: {e}");
+        return EXIT_INVALID;
+    }
+    EXIT_OK
 }
 
 #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]

@@ -57,8 +57,9 @@ impl HeapPacket {
     /// Replaces the contents with a copy of `frame` and [`DEFAULT_HEADROOM`] in front,
     /// reusing the allocation when it is large enough (as a pool recycles mbufs).
     pub fn reset(&mut self, frame: &[u8]) {
-        self.buf.clear();
+        // The headroom's old bytes stay: as in an mbuf, nothing reads them before writing.
         self.buf.resize(DEFAULT_HEADROOM, 0);
+        self.buf.truncate(DEFAULT_HEADROOM);
         self.buf.extend_from_slice(frame);
         self.start = DEFAULT_HEADROOM;
     }

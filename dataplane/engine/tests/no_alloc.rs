@@ -20,7 +20,6 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-
 const SEC: u64 = 1_000_000_000;
 
 fn mac(last: u8) -> EthernetAddress {
