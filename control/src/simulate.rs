@@ -802,13 +802,7 @@ impl Role for ApplianceRole<'_> {
     }
 
     fn idle_timeout_ns(&self, key: &FlowKey) -> u64 {
-        // The appliance pipeline's rule for its flow records: TCP's timeout for TCP, the
-        // other one for everything else.
-        if key.protocol() == u8::from(IpProtocol::Tcp) {
-            self.snapshot.tcp_idle_timeout_ns
-        } else {
-            self.snapshot.other_idle_timeout_ns
-        }
+        self.snapshot.idle_timeout_ns(key)
     }
 
     fn endpoints(&self) -> &[Endpoint] {

@@ -322,17 +322,11 @@ impl<'a> Appliance<'a> {
         hash: u64,
         now: u64,
     ) -> Result<Handle, DropReason> {
-        let (tcp, other) = (snapshot.tcp_idle_timeout_ns, snapshot.other_idle_timeout_ns);
-        let timeout = move |k: &FlowKey| {
-            if k.protocol() == u8::from(IpProtocol::Tcp) {
-                tcp
-            } else {
-                other
-            }
-        };
         let inserted = self
             .table
-            .insert(key, hash, VERDICT_ALLOW, now, timeout)
+            .insert(key, hash, VERDICT_ALLOW, now, |k| {
+                snapshot.idle_timeout_ns(k)
+            })
             .map_err(|e| match e {
                 InsertError::Full => DropReason::FlowTableFull,
                 InsertError::Busy => DropReason::FlowTableBusy,

@@ -97,6 +97,15 @@ pub struct ApplianceSnapshot {
 }
 
 impl ApplianceSnapshot {
+    /// The idle timeout of a flow's record, by its protocol.
+    pub fn idle_timeout_ns(&self, key: &FlowKey) -> u64 {
+        if key.protocol() == u8::from(IpProtocol::Tcp) {
+            self.tcp_idle_timeout_ns
+        } else {
+            self.other_idle_timeout_ns
+        }
+    }
+
     /// Whether GENEVE from `ip` is accepted.
     pub fn is_gwlb_source(&self, ip: Ipv4Addr) -> bool {
         self.gwlb_sources.iter().any(|(net, len)| {
