@@ -17,16 +17,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{self, TargetInfo, TargetState};
+use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
-use sluice_engine::snapshot::{Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target};
+use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
+use sluice_engine::testkit::{SEC, endpoint, gateway_snapshot, lab_ports, mac};
 use sluice_wire::ethernet::EthernetAddress;
-
-const SEC: u64 = 1_000_000_000;
-
-fn mac(last: u8) -> EthernetAddress {
-    EthernetAddress([0x02, 0, 0, 0, 0, last])
-}
 
 fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
     let targets: Vec<TargetInfo> = (0..10u8)
@@ -36,68 +31,13 @@ fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
             state: TargetState::Healthy,
         })
         .collect();
-    let mut neighbors: Vec<_> = targets
-        .iter()
-        .map(|t| (t.ip, mac(t.ip.octets()[3])))
-        .collect();
-    neighbors.sort();
-    let ports = vec![
-        PortInfo {
-            name: "uplink".into(),
-            mac: mac(1),
-            address: Ipv4Addr::new(10, 0, 0, 1),
-            prefix_len: 24,
-            neighbors: vec![(Ipv4Addr::new(10, 0, 0, 254), mac(0xfe))],
-            gateway: Some(Ipv4Addr::new(10, 0, 0, 254)),
-        },
-        PortInfo {
-            name: "appliances".into(),
-            mac: mac(2),
-            address: Ipv4Addr::new(10, 0, 1, 1),
-            prefix_len: 24,
-            neighbors,
-            gateway: None,
-        },
-    ];
-    let mut target_index: Vec<_> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.ip, i as u16))
-        .collect();
-    target_index.sort();
-    let snapshot = GatewaySnapshot {
-        attributes: FlowAttributes {
-            stickiness: Stickiness::FiveTuple,
-            tcp_idle_timeout_ns: 350 * SEC,
-            other_idle_timeout_ns: 120 * SEC,
-            rebalance: false,
-            deregistration_delay_ns: 300 * SEC,
-            reset_on_idle_timeout: false,
-            reset_on_unhealthy: false,
-            reset_on_deregistration: false,
-        },
-        new_flows: maglev::build_view(&targets, "az1", false, maglev::DEFAULT_TABLE_SIZE).unwrap(),
-        targets: targets
-            .iter()
-            .map(|t| Target {
-                ip: t.ip,
-                zone: t.zone.clone(),
-                state: t.state,
-                draining_since_ns: None,
-            })
-            .collect(),
-        target_index,
-        endpoints: vec![Endpoint {
-            id: 0x0123_4567_89ab_cdef,
-            attachment_id: 1,
-            port: 0,
-            vlan: None,
-            next_hop: Ipv4Addr::new(10, 0, 0, 254),
-            available: true,
-            zone: "az1".into(),
-        }],
-        target_port: 1,
-    };
+    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
+    let snapshot = gateway_snapshot(
+        &targets,
+        false,
+        Stickiness::FiveTuple,
+        vec![endpoint(0x0123_4567_89ab_cdef, None, true)],
+    );
     (ports, snapshot)
 }
 

@@ -29,3 +29,5 @@ pub mod packet;
 pub mod parse;
 pub mod rst;
 pub mod snapshot;
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -14,119 +14,52 @@ use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{ENCAP_LEN, Gateway, Verdict};
 use sluice_engine::maglev::{self, TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
-use sluice_engine::snapshot::{Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target};
+use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
+use sluice_engine::testkit::{
+    APPLIANCES, GW_APPLIANCES, GW_UPLINK, ROUTER, ROUTER_MAC, SEC, UPLINK, endpoint, frame,
+    gateway_snapshot, ipv4, lab_ports, mac, swap_outer, tcp4, udp4, udp6,
+};
 use sluice_wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use sluice_wire::geneve::GenevePacket;
 use sluice_wire::gwlb::{EndpointId, GwlbOptions};
 use sluice_wire::ip::IpProtocol;
-use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
-use sluice_wire::ipv6::{Ipv6Packet, Ipv6Repr};
-use sluice_wire::tcp::{TcpFlags, TcpPacket, TcpRepr};
-use sluice_wire::udp::{UdpPacket, UdpRepr};
-use sluice_wire::vlan::{VlanHeader, VlanRepr};
-
-const SEC: u64 = 1_000_000_000;
-const UPLINK: u16 = 0;
-const APPLIANCES: u16 = 1;
-
-fn mac(last: u8) -> EthernetAddress {
-    EthernetAddress([0x02, 0, 0, 0, 0, last])
-}
+use sluice_wire::ipv4::Ipv4Packet;
+use sluice_wire::tcp::{TcpFlags, TcpPacket};
+use sluice_wire::udp::UdpPacket;
+use sluice_wire::vlan::VlanHeader;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 20);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
-const ROUTER_MAC: u8 = 0xfe;
-const GW_UP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const GW_APP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
-const TARGETS: [(Ipv4Addr, &str, u8); 3] = [
-    (Ipv4Addr::new(10, 0, 1, 10), "az1", 0x10),
-    (Ipv4Addr::new(10, 0, 1, 11), "az1", 0x11),
-    (Ipv4Addr::new(10, 0, 1, 20), "az2", 0x20),
+const TARGETS: [(Ipv4Addr, &str); 3] = [
+    (Ipv4Addr::new(10, 0, 1, 10), "az1"),
+    (Ipv4Addr::new(10, 0, 1, 11), "az1"),
+    (Ipv4Addr::new(10, 0, 1, 20), "az2"),
 ];
 const VPCE_A: u64 = 0x0a1b_2c3d_4e5f_6071;
 const VPCE_B: u64 = 0x0f1e_2d3c_4b5a_6978;
 const VPCE_PENDING: u64 = 3;
 
 fn ports() -> Vec<PortInfo> {
-    let mut app_neighbors: Vec<_> = TARGETS.iter().map(|(ip, _, m)| (*ip, mac(*m))).collect();
-    app_neighbors.sort();
-    vec![
-        PortInfo {
-            name: "uplink".into(),
-            mac: mac(1),
-            address: GW_UP,
-            prefix_len: 24,
-            neighbors: vec![(ROUTER, mac(ROUTER_MAC))],
-            gateway: Some(ROUTER),
-        },
-        PortInfo {
-            name: "appliances".into(),
-            mac: mac(2),
-            address: GW_APP,
-            prefix_len: 24,
-            neighbors: app_neighbors,
-            gateway: None,
-        },
-    ]
+    lab_ports(&TARGETS.map(|(ip, _)| ip))
 }
 
 fn snapshot(states: [TargetState; 3], stickiness: Stickiness) -> GatewaySnapshot {
     let infos: Vec<TargetInfo> = TARGETS
         .iter()
         .zip(states)
-        .map(|((ip, zone, _), state)| TargetInfo {
+        .map(|((ip, zone), state)| TargetInfo {
             ip: *ip,
             zone: (*zone).into(),
             state,
         })
         .collect();
-    let new_flows = maglev::build_view(&infos, "az1", false, 4099).unwrap();
-    let mut target_index: Vec<_> = TARGETS
-        .iter()
-        .enumerate()
-        .map(|(i, (ip, _, _))| (*ip, i as u16))
-        .collect();
-    target_index.sort();
-    let endpoint = |id, vlan, available| Endpoint {
-        id,
-        attachment_id: id ^ 0xff,
-        port: UPLINK,
-        vlan,
-        next_hop: ROUTER,
-        available,
-        zone: "az1".into(),
-    };
-    GatewaySnapshot {
-        attributes: FlowAttributes {
-            stickiness,
-            tcp_idle_timeout_ns: 350 * SEC,
-            other_idle_timeout_ns: 120 * SEC,
-            rebalance: false,
-            deregistration_delay_ns: 300 * SEC,
-            reset_on_idle_timeout: false,
-            reset_on_unhealthy: false,
-            reset_on_deregistration: false,
-        },
-        targets: infos
-            .iter()
-            .map(|t| Target {
-                ip: t.ip,
-                zone: t.zone.clone(),
-                state: t.state,
-                draining_since_ns: None,
-            })
-            .collect(),
-        target_index,
-        new_flows,
-        endpoints: vec![
-            endpoint(VPCE_A, None, true),
-            endpoint(VPCE_B, Some(100), true),
-            endpoint(VPCE_PENDING, Some(200), false),
-        ],
-        target_port: APPLIANCES,
-    }
+    let endpoints = vec![
+        endpoint(VPCE_A, None, true),
+        endpoint(VPCE_B, Some(100), true),
+        endpoint(VPCE_PENDING, Some(200), false),
+    ];
+    gateway_snapshot(&infos, false, stickiness, endpoints)
 }
 
 fn healthy() -> GatewaySnapshot {
@@ -134,120 +67,6 @@ fn healthy() -> GatewaySnapshot {
 }
 
 // ---- frame builders (independent of the pipeline: wire's Reprs, checksums filled) ----------
-
-fn tcp4(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    flags: TcpFlags,
-    data: &[u8],
-) -> Vec<u8> {
-    let tcp = TcpRepr {
-        src_port: sport,
-        dst_port: dport,
-        seq_number: 1000,
-        ack_number: flags.contains(TcpFlags::ACK).then_some(2000),
-        flags,
-        window_len: 8192,
-        mss: flags.contains(TcpFlags::SYN).then_some(1460),
-        payload_len: data.len(),
-    };
-    let l4_len = tcp.header_len() + data.len();
-    let mut ip = ipv4(src, dst, IpProtocol::Tcp, l4_len);
-    {
-        let l4 = &mut ip[20..];
-        let mut p = TcpPacket::new_unchecked(&mut *l4);
-        tcp.emit(&mut p);
-        let hl = p.header_len();
-        l4[hl..].copy_from_slice(data);
-        TcpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
-    }
-    ip
-}
-
-fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let mut ip = ipv4(src, dst, IpProtocol::Udp, 8 + data.len());
-    let l4 = &mut ip[20..];
-    UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-    }
-    .emit(&mut UdpPacket::new_unchecked(&mut *l4), data.len());
-    l4[8..].copy_from_slice(data);
-    UdpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
-    ip
-}
-
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; 20 + payload_len];
-    Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: protocol,
-        payload_len,
-        hop_limit: 63,
-        dscp: 0,
-        ecn: 0,
-        ident: 7,
-        dont_frag: false,
-        frag: None,
-    }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
-    buf
-}
-
-fn udp6(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let mut buf = vec![0u8; 40 + 8 + data.len()];
-    Ipv6Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + data.len(),
-        hop_limit: 63,
-    }
-    .emit(&mut Ipv6Packet::new_unchecked(&mut buf[..]));
-    let l4 = &mut buf[40..];
-    UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-    }
-    .emit(&mut UdpPacket::new_unchecked(&mut *l4), data.len());
-    l4[8..].copy_from_slice(data);
-    UdpPacket::new_unchecked(&mut *l4).fill_checksum_v6(&src, &dst);
-    buf
-}
-
-fn frame(dst: EthernetAddress, src: EthernetAddress, vlan: Option<u16>, l3: &[u8]) -> Vec<u8> {
-    let ethertype = if l3[0] >> 4 == 6 {
-        EtherType::Ipv6
-    } else {
-        EtherType::Ipv4
-    };
-    let l2 = if vlan.is_some() { 18 } else { 14 };
-    let mut buf = vec![0u8; l2 + l3.len()];
-    EthernetRepr {
-        src_addr: src,
-        dst_addr: dst,
-        ethertype: if vlan.is_some() {
-            EtherType::Vlan
-        } else {
-            ethertype
-        },
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
-    if let Some(vlan_id) = vlan {
-        VlanRepr {
-            pcp: 0,
-            dei: false,
-            vlan_id,
-            ethertype,
-        }
-        .emit(&mut VlanHeader::new_unchecked(&mut buf[14..]));
-    }
-    buf[l2..].copy_from_slice(l3);
-    buf
-}
 
 /// A frame from the consumer-side router to the gateway's uplink.
 fn from_router(vlan: Option<u16>, l3: &[u8]) -> HeapPacket {
@@ -322,17 +141,7 @@ fn read_encap(frame: &[u8]) -> Encapsulated {
 
 /// The appliance's side: outer MACs and IPs swapped, UDP ports and GENEVE kept.
 fn appliance_return(encapsulated: &[u8]) -> HeapPacket {
-    let mut f = encapsulated.to_vec();
-    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
-    let (s, d) = (eth.src_addr(), eth.dst_addr());
-    eth.set_src_addr(d);
-    eth.set_dst_addr(s);
-    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
-    let (s, d) = (ip.src_addr(), ip.dst_addr());
-    ip.set_src_addr(d);
-    ip.set_dst_addr(s);
-    ip.fill_checksum();
-    HeapPacket::new(&f)
+    HeapPacket::new(&swap_outer(encapsulated))
 }
 
 fn run(
@@ -366,13 +175,12 @@ fn encapsulates_a_new_tcp_flow_exactly_as_gwlb() {
     );
     let e = read_encap(p.data());
     assert_eq!(e.inner, inner, "the inner packet is untouched");
-    assert_eq!(e.src_ip, GW_APP);
+    assert_eq!(e.src_ip, GW_APPLIANCES);
     assert!(
-        TARGETS[..2].iter().any(|(ip, _, _)| *ip == e.dst_ip),
+        TARGETS[..2].iter().any(|(ip, _)| *ip == e.dst_ip),
         "own-zone healthy target"
     );
-    let target_mac = TARGETS.iter().find(|t| t.0 == e.dst_ip).unwrap().2;
-    assert_eq!(e.dst_mac, mac(target_mac));
+    assert_eq!(e.dst_mac, mac(e.dst_ip.octets()[3]));
     assert_eq!(
         EndpointId(e.options.endpoint_id).to_string(),
         "vpce-00a1b2c3d4e5f6071"
@@ -647,7 +455,7 @@ fn arp_for_own_addresses_is_answered_and_other_traffic_to_them_goes_to_the_kerne
         source_hardware_addr: mac(ROUTER_MAC),
         source_protocol_addr: ROUTER,
         target_hardware_addr: EthernetAddress([0; 6]),
-        target_protocol_addr: GW_UP,
+        target_protocol_addr: GW_UPLINK,
     };
     let mut buf = vec![0u8; 14 + 28];
     EthernetRepr {
@@ -670,7 +478,7 @@ fn arp_for_own_addresses_is_answered_and_other_traffic_to_them_goes_to_the_kerne
         ArpRepr::EthernetIpv4 {
             operation: ArpOperation::Reply,
             source_hardware_addr: mac(1),
-            source_protocol_addr: GW_UP,
+            source_protocol_addr: GW_UPLINK,
             target_hardware_addr: mac(ROUTER_MAC),
             target_protocol_addr: ROUTER,
         }
@@ -687,7 +495,10 @@ fn arp_for_own_addresses_is_answered_and_other_traffic_to_them_goes_to_the_kerne
     );
 
     // TCP to the gateway's own address (management, health-check replies) goes to the kernel.
-    let mut p = from_router(None, &tcp4(ROUTER, GW_UP, 40000, 22, TcpFlags::SYN, &[]));
+    let mut p = from_router(
+        None,
+        &tcp4(ROUTER, GW_UPLINK, 40000, 22, TcpFlags::SYN, &[]),
+    );
     assert_eq!(
         run(&mut gw, &snap, &lab, UPLINK, &mut p, SEC),
         Verdict::Exception { port: UPLINK }
@@ -1034,13 +845,13 @@ fn cross_zone_spreads_new_flows_over_every_zone() {
     let mut snap = healthy();
     let infos: Vec<TargetInfo> = TARGETS
         .iter()
-        .map(|(ip, zone, _)| TargetInfo {
+        .map(|(ip, zone)| TargetInfo {
             ip: *ip,
             zone: (*zone).into(),
             state: TargetState::Healthy,
         })
         .collect();
-    snap.new_flows = maglev::build_view(&infos, "az1", true, 4099).unwrap();
+    snap.new_flows = maglev::build_view(&infos, "az1", true, maglev::DEFAULT_TABLE_SIZE).unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for port in 0..60u16 {
         let mut p = from_router(None, &udp4(CLIENT, SERVER, 10000 + port, 53, b"q"));

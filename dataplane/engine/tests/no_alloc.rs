@@ -11,20 +11,18 @@ use std::net::Ipv4Addr;
 use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{self, TargetInfo, TargetState};
+use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
-use sluice_engine::snapshot::{Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target};
+use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
+use sluice_engine::testkit::{
+    ROUTER_MAC, SEC, endpoint, frame, gateway_snapshot, lab_ports, mac, tcp4,
+};
 use sluice_wire::ethernet::EthernetAddress;
+use sluice_wire::tcp::TcpFlags;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const SEC: u64 = 1_000_000_000;
-
-fn mac(last: u8) -> EthernetAddress {
-    EthernetAddress([0x02, 0, 0, 0, 0, last])
-}
 
 fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
     let targets: Vec<TargetInfo> = (0..4u8)
@@ -34,87 +32,29 @@ fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
             state: TargetState::Healthy,
         })
         .collect();
-    let neighbors: Vec<_> = targets
-        .iter()
-        .map(|t| (t.ip, mac(t.ip.octets()[3])))
-        .collect();
-    let ports = vec![
-        PortInfo {
-            name: "uplink".into(),
-            mac: mac(1),
-            address: Ipv4Addr::new(10, 0, 0, 1),
-            prefix_len: 24,
-            neighbors: vec![(Ipv4Addr::new(10, 0, 0, 254), mac(0xfe))],
-            gateway: Some(Ipv4Addr::new(10, 0, 0, 254)),
-        },
-        PortInfo {
-            name: "appliances".into(),
-            mac: mac(2),
-            address: Ipv4Addr::new(10, 0, 1, 1),
-            prefix_len: 24,
-            neighbors,
-            gateway: None,
-        },
-    ];
-    let snapshot = GatewaySnapshot {
-        attributes: FlowAttributes {
-            stickiness: Stickiness::FiveTuple,
-            tcp_idle_timeout_ns: 350 * SEC,
-            other_idle_timeout_ns: 120 * SEC,
-            rebalance: true,
-            deregistration_delay_ns: 300 * SEC,
-            reset_on_idle_timeout: true,
-            reset_on_unhealthy: false,
-            reset_on_deregistration: false,
-        },
-        new_flows: maglev::build_view(&targets, "az1", false, 4099).unwrap(),
-        target_index: targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.ip, i as u16))
-            .collect(),
-        targets: targets
-            .iter()
-            .map(|t| Target {
-                ip: t.ip,
-                zone: t.zone.clone(),
-                state: t.state,
-                draining_since_ns: None,
-            })
-            .collect(),
-        endpoints: vec![Endpoint {
-            id: 0x0123_4567_89ab_cdef,
-            attachment_id: 1,
-            port: 0,
-            vlan: None,
-            next_hop: Ipv4Addr::new(10, 0, 0, 254),
-            available: true,
-            zone: "az1".into(),
-        }],
-        target_port: 1,
-    };
+    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
+    let mut snapshot = gateway_snapshot(
+        &targets,
+        false,
+        Stickiness::FiveTuple,
+        vec![endpoint(0x0123_4567_89ab_cdef, None, true)],
+    );
+    snapshot.attributes.rebalance = true;
+    snapshot.attributes.reset_on_idle_timeout = true;
     (ports, snapshot)
 }
 
-/// Ethernet / IPv4 / TCP (20-byte header, no options) from client `n` to 198.51.100.7:443.
-fn tcp_frame(n: u8, flags: u8) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 20];
-    f[0..6].copy_from_slice(&mac(1).0);
-    f[6..12].copy_from_slice(&mac(0xfe).0);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip = &mut f[14..];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 6;
-    ip[12..16].copy_from_slice(&[192, 168, 0, n]);
-    ip[16..20].copy_from_slice(&[198, 51, 100, 7]);
-    let tcp = &mut ip[20..];
-    tcp[0..2].copy_from_slice(&51000u16.to_be_bytes());
-    tcp[2..4].copy_from_slice(&443u16.to_be_bytes());
-    tcp[12] = 0x50;
-    tcp[13] = flags;
-    f
+/// Ethernet / IPv4 / TCP from client 192.168.0.`n`:51000 to 198.51.100.7:443.
+fn tcp_frame(n: u8, flags: TcpFlags) -> Vec<u8> {
+    let l3 = tcp4(
+        Ipv4Addr::new(192, 168, 0, n),
+        Ipv4Addr::new(198, 51, 100, 7),
+        51000,
+        443,
+        flags,
+        &[],
+    );
+    frame(mac(1), mac(ROUTER_MAC), None, &l3)
 }
 
 /// One test function: the allocator's counts are process-wide, and the harness allocates
@@ -129,9 +69,9 @@ fn gateway_allocates_nothing() {
     let (ports, snapshot) = setup();
     let table = FlowTable::new(1024).unwrap();
     let mut gw = Gateway::new(&table);
-    let syns: Vec<Vec<u8>> = (0..64).map(|n| tcp_frame(n, 0x02)).collect();
-    let acks: Vec<Vec<u8>> = (0..64).map(|n| tcp_frame(n, 0x10)).collect();
-    let strays: Vec<Vec<u8>> = (64..128).map(|n| tcp_frame(n, 0x10)).collect();
+    let syns: Vec<Vec<u8>> = (0..64).map(|n| tcp_frame(n, TcpFlags::SYN)).collect();
+    let acks: Vec<Vec<u8>> = (0..64).map(|n| tcp_frame(n, TcpFlags::ACK)).collect();
+    let strays: Vec<Vec<u8>> = (64..128).map(|n| tcp_frame(n, TcpFlags::ACK)).collect();
     let mut packet = HeapPacket::new(&[0; 2048]);
     let mut returned = vec![0u8; 2048];
     let mut verdicts = [0usize; 3];
@@ -190,7 +130,7 @@ fn appliance_allocates_nothing() {
     let mut packet = HeapPacket::new(&[0; 2048]);
     let requests: Vec<Vec<u8>> = (0..64)
         .map(|n| {
-            packet.reset(&tcp_frame(n, 0x02));
+            packet.reset(&tcp_frame(n, TcpFlags::SYN));
             gw.process(&snapshot, &ports, 0, &mut packet, SEC);
             packet.data().to_vec()
         })

@@ -12,14 +12,11 @@ use sluice_engine::appliance::{Appliance, FlowRecords};
 use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{self, TargetInfo, TargetState};
+use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
-use sluice_engine::snapshot::{
-    ApplianceSnapshot, Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target,
-};
+use sluice_engine::snapshot::{ApplianceSnapshot, GatewaySnapshot, PortInfo};
+use sluice_engine::testkit::{SEC, endpoint, gateway_snapshot, lab_ports};
 use sluice_wire::ethernet::EthernetAddress;
-
-const SEC: u64 = 1_000_000_000;
 
 struct World {
     ports: Vec<PortInfo>,
@@ -30,14 +27,11 @@ struct World {
     records: FlowRecords,
 }
 
-fn mac(last: u8) -> EthernetAddress {
-    EthernetAddress([0x02, 0, 0, 0, 0, last])
-}
-
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        // The golden captures' addresses: GWLB node 10.0.0.1 (MAC ..:01), appliance 10.0.1.10.
+        // The lab of sluice_engine::testkit, with its appliance port at 10.0.1.10 (MAC
+        // 02:00:00:00:01:0a) and GWLB at 10.0.0.0/24, the addresses of the golden captures.
         let targets: Vec<TargetInfo> = [10u8, 11]
             .iter()
             .map(|i| TargetInfo {
@@ -46,69 +40,21 @@ fn world() -> &'static World {
                 state: TargetState::Healthy,
             })
             .collect();
-        let ports = vec![
-            PortInfo {
-                name: "a".into(),
-                mac: mac(1),
-                address: Ipv4Addr::new(10, 0, 0, 1),
-                prefix_len: 24,
-                neighbors: vec![(Ipv4Addr::new(10, 0, 0, 254), mac(0xfe))],
-                gateway: Some(Ipv4Addr::new(10, 0, 0, 254)),
-            },
-            PortInfo {
-                name: "b".into(),
-                mac: EthernetAddress([0x02, 0, 0, 0, 0x01, 0x0a]),
-                address: Ipv4Addr::new(10, 0, 1, 10),
-                prefix_len: 24,
-                neighbors: targets.iter().map(|t| (t.ip, mac(t.ip.octets()[3]))).collect(),
-                gateway: None,
-            },
-        ];
+        let mut ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
+        ports[1].address = Ipv4Addr::new(10, 0, 1, 10);
+        ports[1].mac = EthernetAddress([0x02, 0, 0, 0, 0x01, 0x0a]);
+        let mut gateway = gateway_snapshot(
+            &targets,
+            false,
+            Stickiness::FiveTuple,
+            vec![endpoint(0x0123_4567_89ab_cdef, None, true), endpoint(7, Some(100), true)],
+        );
+        gateway.attributes.rebalance = true;
+        gateway.attributes.reset_on_idle_timeout = true;
+        gateway.attributes.reset_on_unhealthy = true;
+        gateway.attributes.reset_on_deregistration = true;
         World {
-            gateway: GatewaySnapshot {
-                attributes: FlowAttributes {
-                    stickiness: Stickiness::FiveTuple,
-                    tcp_idle_timeout_ns: 350 * SEC,
-                    other_idle_timeout_ns: 120 * SEC,
-                    rebalance: true,
-                    deregistration_delay_ns: 300 * SEC,
-                    reset_on_idle_timeout: true,
-                    reset_on_unhealthy: true,
-                    reset_on_deregistration: true,
-                },
-                new_flows: maglev::build_view(&targets, "az1", false, 251).expect("view"),
-                target_index: targets.iter().enumerate().map(|(i, t)| (t.ip, i as u16)).collect(),
-                targets: targets
-                    .iter()
-                    .map(|t| Target {
-                        ip: t.ip,
-                        zone: t.zone.clone(),
-                        state: t.state,
-                        draining_since_ns: None,
-                    })
-                    .collect(),
-                endpoints: vec![
-                    Endpoint {
-                        id: 0x0123_4567_89ab_cdef,
-                        attachment_id: 0x1122_3344_5566_7788,
-                        port: 0,
-                        vlan: None,
-                        next_hop: Ipv4Addr::new(10, 0, 0, 254),
-                        available: true,
-                        zone: "az1".into(),
-                    },
-                    Endpoint {
-                        id: 7,
-                        attachment_id: 7,
-                        port: 0,
-                        vlan: Some(100),
-                        next_hop: Ipv4Addr::new(10, 0, 0, 254),
-                        available: true,
-                        zone: "az1".into(),
-                    },
-                ],
-                target_port: 1,
-            },
+            gateway,
             appliance: ApplianceSnapshot {
                 gwlb_sources: vec![(Ipv4Addr::new(10, 0, 0, 0), 24)],
                 tcp_idle_timeout_ns: 350 * SEC,

@@ -1,0 +1,271 @@
+//! Fixtures for the engine's tests, benchmarks and fuzz targets: a two-port gateway lab, its
+//! snapshots, and frame builders made with `sluice_wire`'s Reprs (checksums filled, so the
+//! frames are what a real sender puts on the wire).
+//!
+//! Compiled only with the `testkit` feature: the engine's own tests and benches turn it on
+//! through a dev-dependency on the crate itself, and nothing else should.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use sluice_wire::ip::IpProtocol;
+use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use sluice_wire::ipv6::{Ipv6Packet, Ipv6Repr};
+use sluice_wire::tcp::{TcpFlags, TcpPacket, TcpRepr};
+use sluice_wire::udp::{UdpPacket, UdpRepr};
+use sluice_wire::vlan::{VlanHeader, VlanRepr};
+
+use crate::flow::Stickiness;
+use crate::maglev::{self, TargetInfo};
+use crate::snapshot::{Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, Target};
+
+/// One second on the engine's clock.
+pub const SEC: u64 = 1_000_000_000;
+/// The lab's endpoint port (port id 0): the gateway's uplink, 10.0.0.1/24.
+pub const UPLINK: u16 = 0;
+/// The lab's target port (port id 1): 10.0.1.1/24, the appliances' subnet.
+pub const APPLIANCES: u16 = 1;
+/// The gateway's uplink address.
+pub const GW_UPLINK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The gateway's address toward the appliances.
+pub const GW_APPLIANCES: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+/// The consumer-side router: the endpoints' next hop and the uplink's gateway.
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+/// The last byte of the router's MAC.
+pub const ROUTER_MAC: u8 = 0xfe;
+
+/// The lab's MAC addresses: `02:00:00:00:00:<last>`. The uplink is 1, the appliance port 2,
+/// a target's is the last byte of its address.
+pub fn mac(last: u8) -> EthernetAddress {
+    EthernetAddress([0x02, 0, 0, 0, 0, last])
+}
+
+/// The lab's two ports, with the router and every target in `targets` resolved.
+pub fn lab_ports(targets: &[Ipv4Addr]) -> Vec<PortInfo> {
+    let mut neighbors: Vec<_> = targets
+        .iter()
+        .map(|ip| (*ip, mac(ip.octets()[3])))
+        .collect();
+    neighbors.sort();
+    vec![
+        PortInfo {
+            name: "uplink".into(),
+            mac: mac(1),
+            address: GW_UPLINK,
+            prefix_len: 24,
+            neighbors: vec![(ROUTER, mac(ROUTER_MAC))],
+            gateway: Some(ROUTER),
+        },
+        PortInfo {
+            name: "appliances".into(),
+            mac: mac(2),
+            address: GW_APPLIANCES,
+            prefix_len: 24,
+            neighbors,
+            gateway: None,
+        },
+    ]
+}
+
+/// GWLB's default attributes (TCP 350 s, others 120 s, draining 300 s, `no_rebalance`, no
+/// resets) with the given stickiness.
+pub fn attributes(stickiness: Stickiness) -> FlowAttributes {
+    FlowAttributes {
+        stickiness,
+        tcp_idle_timeout_ns: 350 * SEC,
+        other_idle_timeout_ns: 120 * SEC,
+        rebalance: false,
+        deregistration_delay_ns: 300 * SEC,
+        reset_on_idle_timeout: false,
+        reset_on_unhealthy: false,
+        reset_on_deregistration: false,
+    }
+}
+
+/// An endpoint on the uplink whose next hop is the router; its attachment id is
+/// `id ^ 0xff`, so tests can tell the two apart.
+pub fn endpoint(id: u64, vlan: Option<u16>, available: bool) -> Endpoint {
+    Endpoint {
+        id,
+        attachment_id: id ^ 0xff,
+        port: UPLINK,
+        vlan,
+        next_hop: ROUTER,
+        available,
+        zone: "az1".into(),
+    }
+}
+
+/// A gateway snapshot for the lab: the targets in the given order, the new-flow view of
+/// zone "az1", targets behind [`APPLIANCES`].
+///
+/// # Panics
+///
+/// If the Maglev view cannot be built (duplicate target addresses).
+#[expect(
+    clippy::expect_used,
+    reason = "a fixture with duplicate targets is a broken test"
+)]
+pub fn gateway_snapshot(
+    targets: &[TargetInfo],
+    cross_zone: bool,
+    stickiness: Stickiness,
+    endpoints: Vec<Endpoint>,
+) -> GatewaySnapshot {
+    let mut target_index: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.ip, i as u16))
+        .collect();
+    target_index.sort();
+    GatewaySnapshot {
+        attributes: attributes(stickiness),
+        new_flows: maglev::build_view(targets, "az1", cross_zone, maglev::DEFAULT_TABLE_SIZE)
+            .expect("a valid Maglev view"),
+        targets: targets
+            .iter()
+            .map(|t| Target {
+                ip: t.ip,
+                zone: t.zone.clone(),
+                state: t.state,
+                draining_since_ns: None,
+            })
+            .collect(),
+        target_index,
+        endpoints,
+        target_port: APPLIANCES,
+    }
+}
+
+/// An IPv4 header (TTL 63, identification 7, checksum filled) followed by `payload_len`
+/// zero bytes.
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; 20 + payload_len];
+    Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: protocol,
+        payload_len,
+        hop_limit: 63,
+        dscp: 0,
+        ecn: 0,
+        ident: 7,
+        dont_frag: false,
+        frag: None,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
+    buf
+}
+
+/// An IPv4 TCP segment: sequence 1000, ACK 2000 when the ACK flag is set, an MSS option of
+/// 1460 on SYNs, checksums filled.
+pub fn tcp4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    flags: TcpFlags,
+    data: &[u8],
+) -> Vec<u8> {
+    let tcp = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        seq_number: 1000,
+        ack_number: flags.contains(TcpFlags::ACK).then_some(2000),
+        flags,
+        window_len: 8192,
+        mss: flags.contains(TcpFlags::SYN).then_some(1460),
+        payload_len: data.len(),
+    };
+    let mut ip = ipv4(src, dst, IpProtocol::Tcp, tcp.header_len() + data.len());
+    let l4 = &mut ip[20..];
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut *l4));
+    let header_len = tcp.header_len();
+    l4[header_len..].copy_from_slice(data);
+    TcpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
+    ip
+}
+
+/// An IPv4 UDP datagram with checksums filled.
+pub fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let mut ip = ipv4(src, dst, IpProtocol::Udp, 8 + data.len());
+    let l4 = &mut ip[20..];
+    UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    }
+    .emit(&mut UdpPacket::new_unchecked(&mut *l4), data.len());
+    l4[8..].copy_from_slice(data);
+    UdpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
+    ip
+}
+
+/// An IPv6 UDP datagram (hop limit 63) with its checksum filled.
+pub fn udp6(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 40 + 8 + data.len()];
+    Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: 8 + data.len(),
+        hop_limit: 63,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut buf[..]));
+    let l4 = &mut buf[40..];
+    UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    }
+    .emit(&mut UdpPacket::new_unchecked(&mut *l4), data.len());
+    l4[8..].copy_from_slice(data);
+    UdpPacket::new_unchecked(&mut *l4).fill_checksum_v6(&src, &dst);
+    buf
+}
+
+/// An Ethernet frame around an IP packet, with an 802.1Q tag when `vlan` is set.
+pub fn frame(dst: EthernetAddress, src: EthernetAddress, vlan: Option<u16>, l3: &[u8]) -> Vec<u8> {
+    let ethertype = if l3.first().map(|b| b >> 4) == Some(6) {
+        EtherType::Ipv6
+    } else {
+        EtherType::Ipv4
+    };
+    let l2 = if vlan.is_some() { 18 } else { 14 };
+    let mut buf = vec![0u8; l2 + l3.len()];
+    EthernetRepr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype: if vlan.is_some() {
+            EtherType::Vlan
+        } else {
+            ethertype
+        },
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+    if let Some(vlan_id) = vlan {
+        VlanRepr {
+            pcp: 0,
+            dei: false,
+            vlan_id,
+            ethertype,
+        }
+        .emit(&mut VlanHeader::new_unchecked(&mut buf[14..]));
+    }
+    buf[l2..].copy_from_slice(l3);
+    buf
+}
+
+/// What an appliance does to a GENEVE frame it passes: outer MACs and IPv4 addresses
+/// swapped (header checksum refilled), UDP ports, GENEVE and the inner packet kept.
+pub fn swap_outer(encapsulated: &[u8]) -> Vec<u8> {
+    let mut f = encapsulated.to_vec();
+    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+    let (s, d) = (eth.src_addr(), eth.dst_addr());
+    eth.set_src_addr(d);
+    eth.set_dst_addr(s);
+    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    ip.set_src_addr(d);
+    ip.set_dst_addr(s);
+    ip.fill_checksum();
+    f
+}
