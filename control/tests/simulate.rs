@@ -22,13 +22,11 @@ use std::time::Duration;
 
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde_json::Value;
+use sluice_engine::testkit::{frame, swap_outer, tcp4, udp4};
 use sluice_wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use sluice_wire::ip::IpProtocol;
-use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
-use sluice_wire::tcp::{TcpFlags, TcpPacket, TcpRepr};
-use sluice_wire::udp::{UdpPacket, UdpRepr};
-use sluice_wire::vlan::{VlanHeader, VlanRepr};
+use sluice_wire::ipv4::Ipv4Packet;
+use sluice_wire::tcp::{TcpFlags, TcpPacket};
 
 const GW_UP_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
 const GW_APP_MAC: EthernetAddress = EthernetAddress([2, 0, 10, 0, 1, 1]);
@@ -70,92 +68,6 @@ fn at(seconds: u64, millis: u64) -> Duration {
 
 // ---- frames -------------------------------------------------------------------------------
 
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; 20 + payload_len];
-    Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: protocol,
-        payload_len,
-        hop_limit: 63,
-        dscp: 0,
-        ecn: 0,
-        ident: 7,
-        dont_frag: false,
-        frag: None,
-    }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
-    buf
-}
-
-fn tcp4(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    flags: TcpFlags,
-    data: &[u8],
-) -> Vec<u8> {
-    let tcp = TcpRepr {
-        src_port: sport,
-        dst_port: dport,
-        seq_number: 1000,
-        ack_number: flags.contains(TcpFlags::ACK).then_some(2000),
-        flags,
-        window_len: 8192,
-        mss: flags.contains(TcpFlags::SYN).then_some(1460),
-        payload_len: data.len(),
-    };
-    let mut ip = ipv4(src, dst, IpProtocol::Tcp, tcp.header_len() + data.len());
-    let l4 = &mut ip[20..];
-    let mut p = TcpPacket::new_unchecked(&mut *l4);
-    tcp.emit(&mut p);
-    let hl = p.header_len();
-    l4[hl..].copy_from_slice(data);
-    TcpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
-    ip
-}
-
-fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let mut ip = ipv4(src, dst, IpProtocol::Udp, 8 + data.len());
-    let l4 = &mut ip[20..];
-    UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-    }
-    .emit(&mut UdpPacket::new_unchecked(&mut *l4), data.len());
-    l4[8..].copy_from_slice(data);
-    UdpPacket::new_unchecked(&mut *l4).fill_checksum_v4(&src, &dst);
-    ip
-}
-
-/// An Ethernet frame (802.1Q-tagged when `vlan` is set) around an IPv4 packet.
-fn frame(dst: EthernetAddress, src: EthernetAddress, vlan: Option<u16>, l3: &[u8]) -> Vec<u8> {
-    let l2 = if vlan.is_some() { 18 } else { 14 };
-    let mut buf = vec![0u8; l2 + l3.len()];
-    EthernetRepr {
-        src_addr: src,
-        dst_addr: dst,
-        ethertype: if vlan.is_some() {
-            EtherType::Vlan
-        } else {
-            EtherType::Ipv4
-        },
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
-    if let Some(vlan_id) = vlan {
-        VlanRepr {
-            pcp: 0,
-            dei: false,
-            vlan_id,
-            ethertype: EtherType::Ipv4,
-        }
-        .emit(&mut VlanHeader::new_unchecked(&mut buf[14..]));
-    }
-    buf[l2..].copy_from_slice(l3);
-    buf
-}
-
 /// A frame from the consumer-side router to the gateway's uplink.
 fn from_router(vlan: Option<u16>, l3: &[u8]) -> Vec<u8> {
     frame(GW_UP_MAC, ROUTER_MAC, vlan, l3)
@@ -164,17 +76,7 @@ fn from_router(vlan: Option<u16>, l3: &[u8]) -> Vec<u8> {
 /// The appliance's answer to an encapsulated frame: outer MACs and IPs swapped, UDP ports,
 /// GENEVE header and inner packet kept.
 fn appliance_return(encapsulated: &[u8]) -> Vec<u8> {
-    let mut f = encapsulated.to_vec();
-    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
-    let (s, d) = (eth.src_addr(), eth.dst_addr());
-    eth.set_src_addr(d);
-    eth.set_dst_addr(s);
-    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
-    let (s, d) = (ip.src_addr(), ip.dst_addr());
-    ip.set_src_addr(d);
-    ip.set_dst_addr(s);
-    ip.fill_checksum();
-    f
+    swap_outer(encapsulated)
 }
 
 /// A TCP handshake with data (both directions) and a UDP exchange, per client port.
