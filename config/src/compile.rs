@@ -174,7 +174,9 @@ pub fn compile(
     }
     let role = match &config.role {
         Role::Gateway(gateway) => {
-            RoleSnapshot::Gateway(compile_gateway(gateway, &config.dataplane.ports, runtime)?)
+            let mut snapshot = compile_gateway(gateway, &config.dataplane.ports, runtime)?;
+            snapshot.resolve_targets(&ports);
+            RoleSnapshot::Gateway(snapshot)
         }
         Role::Appliance(appliance) => {
             RoleSnapshot::Appliance(compile_appliance(&appliance.appliance))
@@ -263,6 +265,7 @@ fn compile_gateway(
             zone: t.zone.clone(),
             state: t.state,
             draining_since_ns: runtime.targets.get(&t.ip).and_then(|f| f.draining_since_ns),
+            encap: None,
         })
         .collect();
     let mut target_index = Vec::with_capacity(targets.len());

@@ -18,11 +18,7 @@
 use core::net::Ipv4Addr;
 
 use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use sluice_wire::geneve::{self, GenevePacket, GeneveRepr};
 use sluice_wire::gwlb::{self, GwlbOptions};
-use sluice_wire::ip::IpProtocol;
-use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
-use sluice_wire::udp::UdpPacket;
 use sluice_wire::vlan::{VlanHeader, VlanRepr};
 
 use crate::counters::{DropReason, WorkerCounters};
@@ -36,12 +32,7 @@ use crate::parse::{self, IpFlow, LinkLayer, QuotedFlow};
 use crate::rst;
 use crate::snapshot::{GatewaySnapshot, PortInfo};
 
-/// Outer Ethernet + IPv4 + UDP + GENEVE base + GWLB options: the bytes in front of every
-/// encapsulated inner packet.
-pub const ENCAP_LEN: usize = 14 + 20 + 8 + gwlb::GENEVE_HEADER_LEN;
-
-/// The outer IPv4 TTL of encapsulated packets.
-pub const OUTER_TTL: u8 = 64;
+pub use crate::encap::{ENCAP_LEN, OUTER_TTL};
 
 /// The gateway pipeline of one worker: shared flow state plus the worker's counters.
 #[derive(Debug)]
@@ -240,10 +231,7 @@ impl<'a> Gateway<'a> {
             .targets
             .get(usize::from(target_index))
             .ok_or(DropReason::NoTarget)?;
-        let out = ports
-            .get(usize::from(snapshot.target_port))
-            .ok_or(DropReason::NoTarget)?;
-        let target_mac = out.next_hop_mac(target.ip).ok_or(DropReason::NoNeighbor)?;
+        let encap = target.encap.as_ref().ok_or(DropReason::NoNeighbor)?;
         self.counters.processed_bytes += flow.len as u64;
 
         // Drop the endpoint's link layer and any Ethernet padding, then put the outer
@@ -266,18 +254,12 @@ impl<'a> Gateway<'a> {
             EtherType::Ipv4
         };
         let frame = packet.prepend(grow).ok_or(DropReason::NoHeadroom)?;
-        write_encap(
+        encap.write(
             frame,
-            &EncapHeader {
-                src_mac: out.mac,
-                dst_mac: target_mac,
-                src_ip: out.address,
-                dst_ip: target.ip,
-                src_port: key.entropy_port(),
-                protocol_type,
-                options,
-                inner_len,
-            },
+            key.entropy_port(),
+            protocol_type,
+            &options,
+            inner_len,
         );
         Ok(Verdict::Transmit {
             port: snapshot.target_port,
@@ -462,61 +444,6 @@ enum Steer {
     Target(u16),
     /// Nowhere: the flow is reset (TCP) or dropped.
     Reset,
-}
-
-/// What [`write_encap`] writes in front of an inner packet.
-#[derive(Debug, Clone, Copy)]
-struct EncapHeader {
-    src_mac: EthernetAddress,
-    dst_mac: EthernetAddress,
-    src_ip: Ipv4Addr,
-    dst_ip: Ipv4Addr,
-    src_port: u16,
-    protocol_type: EtherType,
-    options: GwlbOptions,
-    inner_len: usize,
-}
-
-/// Writes the outer Ethernet, IPv4, UDP, GENEVE and GWLB options into the first
-/// [`ENCAP_LEN`] bytes of `frame`, whose inner packet follows them.
-fn write_encap(frame: &mut [u8], h: &EncapHeader) {
-    EthernetRepr {
-        src_addr: h.src_mac,
-        dst_addr: h.dst_mac,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
-    let udp_len = sluice_wire::udp::HEADER_LEN + gwlb::GENEVE_HEADER_LEN + h.inner_len;
-    Ipv4Repr {
-        src_addr: h.src_ip,
-        dst_addr: h.dst_ip,
-        next_header: IpProtocol::Udp,
-        payload_len: udp_len,
-        hop_limit: OUTER_TTL,
-        dscp: 0,
-        ecn: 0,
-        ident: 0,
-        dont_frag: true,
-        frag: None,
-    }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut frame[14..]));
-    let mut udp = UdpPacket::new_unchecked(&mut frame[34..]);
-    udp.set_src_port(h.src_port);
-    udp.set_dst_port(geneve::UDP_PORT);
-    udp.set_len(udp_len as u16);
-    // Zero is a valid "no checksum" over IPv4 (RFC 768); computing it would touch every
-    // payload byte of every packet.
-    udp.set_checksum(0);
-    GeneveRepr {
-        oam: false,
-        critical: false,
-        protocol_type: h.protocol_type,
-        vni: 0,
-        options_len: gwlb::OPTIONS_LEN,
-    }
-    .emit(&mut GenevePacket::new_unchecked(&mut frame[42..]));
-    // The buffer is exactly OPTIONS_LEN long, so emit cannot fail.
-    let _ = h.options.emit(&mut frame[50..50 + gwlb::OPTIONS_LEN]);
 }
 
 /// Writes an Ethernet header (and an 802.1Q tag when `vlan` is set) at the front of `frame`.

@@ -20,6 +20,7 @@
 
 pub mod appliance;
 pub mod counters;
+pub mod encap;
 pub mod flow;
 pub mod flow_table;
 pub mod gateway;

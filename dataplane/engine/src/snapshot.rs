@@ -12,6 +12,7 @@ use core::net::Ipv4Addr;
 use sluice_wire::ethernet::EthernetAddress;
 use sluice_wire::ip::IpProtocol;
 
+use crate::encap::EncapTemplate;
 use crate::flow::{FlowKey, Stickiness};
 use crate::maglev::{TargetState, ZoneView};
 
@@ -135,6 +136,20 @@ pub struct GatewaySnapshot {
 }
 
 impl GatewaySnapshot {
+    /// Precomputes each target's encapsulation from the ports: the target port's MAC and
+    /// address, and the target's resolved MAC (a target whose MAC is unknown gets none, and
+    /// its packets are dropped as `no_neighbor` until ARP resolves it and a new snapshot
+    /// comes). Call it whenever the targets or the ports' neighbours change.
+    pub fn resolve_targets(&mut self, ports: &[PortInfo]) {
+        let out = ports.get(usize::from(self.target_port));
+        for target in &mut self.targets {
+            target.encap = out.and_then(|port| {
+                let mac = port.next_hop_mac(target.ip)?;
+                Some(EncapTemplate::new(port.mac, mac, port.address, target.ip))
+            });
+        }
+    }
+
     /// The target registered with this address.
     pub fn target_by_ip(&self, ip: Ipv4Addr) -> Option<u16> {
         self.target_index
@@ -196,6 +211,9 @@ pub struct Target {
     pub state: TargetState,
     /// When it started draining (deregistration), nanoseconds on the engine's clock.
     pub draining_since_ns: Option<u64>,
+    /// The encapsulation toward it, set by [`GatewaySnapshot::resolve_targets`]; `None`
+    /// while its MAC address is not resolved.
+    pub encap: Option<EncapTemplate>,
 }
 
 /// An endpoint attachment: where a GWLB endpoint's traffic enters and returns.

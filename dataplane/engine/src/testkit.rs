@@ -97,7 +97,8 @@ pub fn endpoint(id: u64, vlan: Option<u16>, available: bool) -> Endpoint {
 }
 
 /// A gateway snapshot for the lab: the targets in the given order, the new-flow view of
-/// zone "az1", targets behind [`APPLIANCES`].
+/// zone "az1", targets behind [`APPLIANCES`], encapsulations resolved against
+/// [`lab_ports`].
 ///
 /// # Panics
 ///
@@ -118,7 +119,7 @@ pub fn gateway_snapshot(
         .map(|(i, t)| (t.ip, i as u16))
         .collect();
     target_index.sort();
-    GatewaySnapshot {
+    let mut snapshot = GatewaySnapshot {
         attributes: attributes(stickiness),
         new_flows: maglev::build_view(targets, "az1", cross_zone, maglev::DEFAULT_TABLE_SIZE)
             .expect("a valid Maglev view"),
@@ -129,12 +130,17 @@ pub fn gateway_snapshot(
                 zone: t.zone.clone(),
                 state: t.state,
                 draining_since_ns: None,
+                encap: None,
             })
             .collect(),
         target_index,
         endpoints,
         target_port: APPLIANCES,
-    }
+    };
+    snapshot.resolve_targets(&lab_ports(
+        &targets.iter().map(|t| t.ip).collect::<Vec<_>>(),
+    ));
+    snapshot
 }
 
 /// An IPv4 header (TTL 63, identification 7, checksum filled) followed by `payload_len`

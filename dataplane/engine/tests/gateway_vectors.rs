@@ -997,7 +997,10 @@ fn every_drop_reason_is_reached_and_counted() {
             DropReason::NoHeadroom => {
                 packet = HeapPacket::with_headroom(&frame(mac(1), mac(ROUTER_MAC), None, &udp), 0)
             }
-            DropReason::NoNeighbor => ports[1].neighbors.clear(),
+            DropReason::NoNeighbor => {
+                ports[1].neighbors.clear();
+                snap.resolve_targets(&ports);
+            }
             DropReason::GeneveSourceNotAllowed
             | DropReason::MalformedGeneve
             | DropReason::GeneveNotIp

@@ -53,6 +53,7 @@ fn world() -> &'static World {
         gateway.attributes.reset_on_idle_timeout = true;
         gateway.attributes.reset_on_unhealthy = true;
         gateway.attributes.reset_on_deregistration = true;
+        gateway.resolve_targets(&ports);
         World {
             gateway,
             appliance: ApplianceSnapshot {
