@@ -15,7 +15,7 @@
 //! checks, management) goes to the kernel through the exception path.
 
 use core::net::Ipv4Addr;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_wire::ethernet::{EtherType, EthernetFrame};
 use sluice_wire::ip::IpProtocol;
@@ -30,12 +30,12 @@ use crate::packet::PacketBuf;
 use crate::parse::{IpFlow, LinkLayer};
 use crate::snapshot::{ApplianceSnapshot, PortInfo};
 
-/// The longest GENEVE header (base and options) a flow's header record keeps. GWLB sends 40
-/// bytes; headers up to this length are recorded, longer ones are still echoed on the
-/// packet's own reply but not recorded (counted in [`FlowRecords::too_long`]).
-pub const MAX_RECORDED_GENEVE: usize = 72;
+/// The longest GENEVE header (base and options) a flow's header record keeps: GWLB's 40
+/// bytes and room for 8 more, so that a record is one cache line. Longer headers are still
+/// echoed on the packet's own reply but not recorded (counted in [`FlowRecords::too_long`]).
+pub const MAX_RECORDED_GENEVE: usize = 48;
 
-/// Words of a record slot: addresses, port and length, then the GENEVE bytes.
+/// Words of a record slot: addresses, then sequence + port + length, then the GENEVE bytes.
 const RECORD_WORDS: usize = 2 + MAX_RECORDED_GENEVE / 8;
 
 /// The flow-table value of an allowed flow (the policy engine will store its verdicts here).
@@ -63,12 +63,15 @@ impl HeaderRecord {
     }
 }
 
-/// One flow's record: a sequence lock over plain atomic words, so any worker may refresh it
-/// and any may read a consistent copy, without locks.
+/// One flow's record, one cache line: a sequence lock over plain atomic words, so any worker
+/// may refresh it and any may read a consistent copy, without locks.
+///
+/// Word 0 holds the GWLB and appliance addresses; word 1 the sequence (high 32 bits: even
+/// when stable, odd while a writer is inside, 0 when never written), the UDP source port and
+/// the GENEVE length; words 2 to 7 the GENEVE header.
 #[derive(Debug)]
+#[repr(align(64))]
 struct RecordSlot {
-    /// Even: stable; odd: a writer is inside.
-    seq: AtomicU32,
     words: [AtomicU64; RECORD_WORDS],
 }
 
@@ -85,7 +88,6 @@ impl FlowRecords {
         FlowRecords {
             slots: (0..capacity)
                 .map(|_| RecordSlot {
-                    seq: AtomicU32::new(0),
                     words: core::array::from_fn(|_| AtomicU64::new(0)),
                 })
                 .collect(),
@@ -106,19 +108,23 @@ impl FlowRecords {
             return;
         };
         let words = encode(record);
-        if s.words
-            .iter()
-            .zip(&words)
-            .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
-        {
+        let current = s.words[1].load(Ordering::Relaxed);
+        let unchanged = current >> 32 != 0
+            && current as u32 == words[1] as u32
+            && s.words
+                .iter()
+                .zip(&words)
+                .enumerate()
+                .all(|(i, (a, b))| i == 1 || a.load(Ordering::Relaxed) == *b);
+        if unchanged {
             return;
         }
-        let seq = s.seq.load(Ordering::Relaxed);
+        let seq = current >> 32;
         if seq % 2 == 1
-            || s.seq
+            || s.words[1]
                 .compare_exchange(
-                    seq,
-                    seq.wrapping_add(1),
+                    current,
+                    (seq + 1) << 32 | (current & 0xffff_ffff),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 )
@@ -126,10 +132,15 @@ impl FlowRecords {
         {
             return;
         }
-        for (w, v) in s.words.iter().zip(words) {
-            w.store(v, Ordering::Relaxed);
+        for (i, (w, v)) in s.words.iter().zip(words).enumerate() {
+            if i != 1 {
+                w.store(v, Ordering::Relaxed);
+            }
         }
-        s.seq.store(seq.wrapping_add(2), Ordering::Release);
+        // The sequence wraps after 2^31 writes of one slot; 0 stays "never written" only for
+        // the first wrap, which a record cannot reach in practice.
+        let next = (seq + 2) & 0xffff_ffff;
+        s.words[1].store(next << 32 | (words[1] & 0xffff_ffff), Ordering::Release);
     }
 
     /// A consistent copy of the record in `slot`, or `None` if it is being rewritten (after a
@@ -137,16 +148,16 @@ impl FlowRecords {
     pub fn load(&self, slot: u32) -> Option<HeaderRecord> {
         let s = self.slots.get(slot as usize)?;
         for _ in 0..8 {
-            let before = s.seq.load(Ordering::Acquire);
-            if before % 2 == 1 {
+            let before = s.words[1].load(Ordering::Acquire);
+            if (before >> 32) % 2 == 1 {
                 core::hint::spin_loop();
                 continue;
             }
             let words: [u64; RECORD_WORDS] =
                 core::array::from_fn(|i| s.words[i].load(Ordering::Relaxed));
             core::sync::atomic::fence(Ordering::Acquire);
-            if s.seq.load(Ordering::Relaxed) == before {
-                return (before != 0).then(|| decode(&words));
+            if s.words[1].load(Ordering::Relaxed) == before {
+                return (before >> 32 != 0).then(|| decode(&words));
             }
         }
         None
@@ -156,7 +167,7 @@ impl FlowRecords {
 fn encode(r: &HeaderRecord) -> [u64; RECORD_WORDS] {
     let mut words = [0u64; RECORD_WORDS];
     words[0] = u64::from(r.gwlb.to_bits()) << 32 | u64::from(r.appliance.to_bits());
-    words[1] = u64::from(r.udp_src_port) << 32 | r.geneve_len as u64;
+    words[1] = u64::from(r.udp_src_port) << 16 | r.geneve_len as u64;
     for (i, chunk) in r.geneve.chunks_exact(8).enumerate() {
         let mut b = [0u8; 8];
         b.copy_from_slice(chunk);
@@ -173,7 +184,7 @@ fn decode(words: &[u64; RECORD_WORDS]) -> HeaderRecord {
     HeaderRecord {
         gwlb: Ipv4Addr::from_bits((words[0] >> 32) as u32),
         appliance: Ipv4Addr::from_bits(words[0] as u32),
-        udp_src_port: (words[1] >> 32) as u16,
+        udp_src_port: (words[1] >> 16) as u16,
         geneve_len: (words[1] as usize & 0xff).min(MAX_RECORDED_GENEVE),
         geneve,
     }
@@ -366,4 +377,60 @@ impl<'a> Appliance<'a> {
 /// fold alike would share flow records, a 1 in 2^32 chance per pair).
 pub fn endpoint_scope(endpoint_id: u64) -> u32 {
     (endpoint_id ^ (endpoint_id >> 32)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(cookie: u8) -> HeaderRecord {
+        let mut geneve = [0u8; MAX_RECORDED_GENEVE];
+        geneve[..40].fill(cookie);
+        HeaderRecord {
+            gwlb: Ipv4Addr::new(10, 0, 0, 1),
+            appliance: Ipv4Addr::new(10, 0, 1, 10),
+            udp_src_port: 50123,
+            geneve_len: 40,
+            geneve,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_unchanged_stores_write_nothing() {
+        let records = FlowRecords::new(8);
+        assert_eq!(records.load(3), None, "never written");
+        records.store(3, &record(1));
+        assert_eq!(records.load(3), Some(record(1)));
+        let seq = records.slots[3].words[1].load(Ordering::Relaxed) >> 32;
+        records.store(3, &record(1));
+        assert_eq!(
+            records.slots[3].words[1].load(Ordering::Relaxed) >> 32,
+            seq,
+            "no rewrite"
+        );
+        records.store(3, &record(2));
+        assert_eq!(records.load(3), Some(record(2)));
+        assert_eq!(
+            records.slots[3].words[1].load(Ordering::Relaxed) >> 32,
+            seq + 2
+        );
+        assert_eq!(records.load(99), None, "out of range");
+        assert_eq!(core::mem::size_of::<RecordSlot>(), 64, "one cache line");
+    }
+
+    #[test]
+    fn a_writer_inside_keeps_readers_out_and_other_writers_away() {
+        let records = FlowRecords::new(1);
+        records.store(0, &record(1));
+        let w1 = records.slots[0].words[1].load(Ordering::Relaxed);
+        records.slots[0].words[1].store(w1 + (1 << 32), Ordering::Relaxed);
+        assert_eq!(records.load(0), None, "odd sequence: being written");
+        records.store(0, &record(2));
+        records.slots[0].words[1].store(w1, Ordering::Relaxed);
+        assert_eq!(
+            records.load(0),
+            Some(record(1)),
+            "the second writer stood back"
+        );
+    }
 }
