@@ -22,7 +22,7 @@ use sluice_wire::gwlb::{self, GwlbOptions};
 use sluice_wire::vlan::{VlanHeader, VlanRepr};
 
 use crate::counters::{DropReason, WorkerCounters};
-use crate::flow::FlowKey;
+use crate::flow::{FlowKey, entropy_port_for_hash};
 use crate::flow_table::{FlowTable, Handle, InsertError};
 pub use crate::local::Verdict;
 use crate::local::{self, GeneveIn, OwnTraffic};
@@ -192,19 +192,20 @@ impl<'a> Gateway<'a> {
             return Err(DropReason::InnerTooLarge);
         }
         // An ICMP error follows the flow of the packet it quotes, when that flow exists.
-        let quoted = flow
-            .quoted
-            .map(|q| quoted_key(snapshot, u32::from(scope), &q))
-            .and_then(|k| self.table.lookup(&k, k.hash()).map(|h| (k, h)));
-        let (key, handle) = match quoted {
+        let quoted = flow.quoted.and_then(|q| {
+            let key = quoted_key(snapshot, u32::from(scope), &q);
+            let hash = key.hash();
+            self.table.lookup(&key, hash).map(|h| (key, hash, h))
+        });
+        let (key, hash, handle) = match quoted {
             Some(found) => found,
             None => {
                 let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
                 let hash = key.hash();
                 match self.table.lookup(&key, hash) {
-                    Some(handle) => (key, handle),
+                    Some(handle) => (key, hash, handle),
                     None => match self.new_flow(snapshot, &key, hash, &flow, now) {
-                        Ok(handle) => (key, handle),
+                        Ok(handle) => (key, hash, handle),
                         Err(DropReason::TcpNoFlow) if snapshot.attributes.reset_on_idle_timeout => {
                             return self.reset_sender(ports, port, link, packet, &flow);
                         }
@@ -256,7 +257,7 @@ impl<'a> Gateway<'a> {
         let frame = packet.prepend(grow).ok_or(DropReason::NoHeadroom)?;
         encap.write(
             frame,
-            key.entropy_port(),
+            entropy_port_for_hash(hash),
             protocol_type,
             &options,
             inner_len,
