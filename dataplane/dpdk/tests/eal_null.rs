@@ -9,12 +9,10 @@
 use std::net::Ipv4Addr;
 
 use sluice_dpdk::{DpdkError, Eal, Mbuf, Mempool, Port, SOCKET_ID_ANY};
-use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
-use sluice_engine::testkit::{SEC, endpoint, gateway_snapshot, lab_ports, mac, udp4};
+use sluice_engine::testkit::{SEC, mac, simple_lab, udp4};
 
 const EAL_ARGS: &[&str] = &[
     "--no-huge",
@@ -118,20 +116,7 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     assert_eq!(pool.available(), full, "a dropped mbuf returns to its pool");
 
     // The gateway runs on an mbuf exactly as on a heap buffer.
-    let targets: Vec<TargetInfo> = (0..4u8)
-        .map(|i| TargetInfo {
-            ip: Ipv4Addr::new(10, 0, 1, 10 + i),
-            zone: "az1".into(),
-            state: TargetState::Healthy,
-        })
-        .collect();
-    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
-    let snapshot = gateway_snapshot(
-        &targets,
-        false,
-        Stickiness::FiveTuple,
-        vec![endpoint(0x0123_4567_89ab_cdef, None, true)],
-    );
+    let (ports, snapshot) = simple_lab(4);
     let (heap_table, mbuf_table) = (FlowTable::new(1024).unwrap(), FlowTable::new(1024).unwrap());
     let mut heap = HeapPacket::new(&frame);
     let heap_verdict = Gateway::new(&heap_table).process(&snapshot, &ports, 0, &mut heap, SEC);

@@ -14,31 +14,15 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
 use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
-use sluice_engine::testkit::{SEC, endpoint, gateway_snapshot, lab_ports, mac};
+use sluice_engine::testkit::{SEC, mac, simple_lab};
 use sluice_wire::ethernet::EthernetAddress;
 
 fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
-    let targets: Vec<TargetInfo> = (0..10u8)
-        .map(|i| TargetInfo {
-            ip: Ipv4Addr::new(10, 0, 1, 10 + i),
-            zone: "az1".into(),
-            state: TargetState::Healthy,
-        })
-        .collect();
-    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
-    let snapshot = gateway_snapshot(
-        &targets,
-        false,
-        Stickiness::FiveTuple,
-        vec![endpoint(0x0123_4567_89ab_cdef, None, true)],
-    );
-    (ports, snapshot)
+    simple_lab(10)
 }
 
 /// An Ethernet/IPv4/UDP frame with 18 bytes of payload (64 B on the wire with the FCS) from

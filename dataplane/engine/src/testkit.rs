@@ -143,6 +143,30 @@ pub fn gateway_snapshot(
     snapshot
 }
 
+/// The endpoint id of [`simple_lab`]'s one endpoint: `vpce-00123456789abcdef`.
+pub const SIMPLE_ENDPOINT: u64 = 0x0123_4567_89ab_cdef;
+
+/// The lab with `targets` healthy targets 10.0.1.10, .11, … in zone "az1", 5-tuple
+/// stickiness and one untagged endpoint ([`SIMPLE_ENDPOINT`]): what benches and smoke tests
+/// need when the behaviour under test is not the placement itself.
+pub fn simple_lab(targets: u8) -> (Vec<PortInfo>, GatewaySnapshot) {
+    let targets: Vec<TargetInfo> = (0..targets)
+        .map(|i| TargetInfo {
+            ip: Ipv4Addr::new(10, 0, 1, 10 + i),
+            zone: "az1".into(),
+            state: crate::maglev::TargetState::Healthy,
+        })
+        .collect();
+    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
+    let snapshot = gateway_snapshot(
+        &targets,
+        false,
+        Stickiness::FiveTuple,
+        vec![endpoint(SIMPLE_ENDPOINT, None, true)],
+    );
+    (ports, snapshot)
+}
+
 /// An IPv4 header (TTL 63, identification 7, checksum filled) followed by `payload_len`
 /// zero bytes.
 pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Vec<u8> {

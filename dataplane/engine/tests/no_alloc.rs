@@ -8,15 +8,11 @@
 use std::alloc::System;
 use std::net::Ipv4Addr;
 
-use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
-use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
 use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
-use sluice_engine::testkit::{
-    ROUTER_MAC, SEC, endpoint, frame, gateway_snapshot, lab_ports, mac, tcp4,
-};
+use sluice_engine::testkit::{ROUTER_MAC, SEC, frame, mac, simple_lab, tcp4};
 use sluice_wire::ethernet::EthernetAddress;
 use sluice_wire::tcp::TcpFlags;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -25,20 +21,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
-    let targets: Vec<TargetInfo> = (0..4u8)
-        .map(|i| TargetInfo {
-            ip: Ipv4Addr::new(10, 0, 1, 10 + i),
-            zone: "az1".into(),
-            state: TargetState::Healthy,
-        })
-        .collect();
-    let ports = lab_ports(&targets.iter().map(|t| t.ip).collect::<Vec<_>>());
-    let mut snapshot = gateway_snapshot(
-        &targets,
-        false,
-        Stickiness::FiveTuple,
-        vec![endpoint(0x0123_4567_89ab_cdef, None, true)],
-    );
+    let (ports, mut snapshot) = simple_lab(4);
     snapshot.attributes.rebalance = true;
     snapshot.attributes.reset_on_idle_timeout = true;
     (ports, snapshot)
