@@ -20,6 +20,7 @@ use std::ffi::CString;
 use sluice_dpdk_sys as sys;
 
 use crate::error::DpdkError;
+use crate::port::PortConfig;
 
 /// DPDK's text for an error number.
 pub(crate) fn strerror(errno: i32) -> String {
@@ -325,28 +326,21 @@ pub(crate) fn dev_info(port: u16) -> Result<DevInfo, DpdkError> {
     })
 }
 
-/// How to configure a port: queue and descriptor counts, MTU, and the NUMA socket for
-/// queue memory.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PortSetup {
-    pub(crate) rx_queues: u16,
-    pub(crate) tx_queues: u16,
-    pub(crate) rx_desc: u16,
-    pub(crate) tx_desc: u16,
-    pub(crate) mtu: u16,
-    pub(crate) socket: u32,
-}
-
-/// Configures a stopped port and sets up its queues, RX ones filling from `pool`.
-pub(crate) fn port_configure(port: u16, setup: PortSetup, pool: &PoolPtr) -> Result<(), DpdkError> {
-    let PortSetup {
+/// Configures a stopped port and sets up its queues, RX ones filling from `pool` and queue
+/// memory on NUMA `socket`.
+pub(crate) fn port_configure(
+    port: u16,
+    config: &PortConfig,
+    socket: u32,
+    pool: &PoolPtr,
+) -> Result<(), DpdkError> {
+    let PortConfig {
         rx_queues,
         tx_queues,
         rx_desc,
         tx_desc,
         mtu,
-        socket,
-    } = setup;
+    } = *config;
     let mut conf = sys::rte_eth_conf::default();
     conf.rxmode.mtu = u32::from(mtu);
     // SAFETY: `conf` is a fully initialised configuration (zero but the MTU: no offloads, no

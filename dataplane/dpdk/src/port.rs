@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::eal::Eal;
 use crate::error::DpdkError;
-use crate::ffi::{self, MbufPtr, PortSetup, RxQueueId, TxQueueId};
+use crate::ffi::{self, MbufPtr, RxQueueId, TxQueueId};
 use crate::mbuf::Mbuf;
 use crate::mempool::Mempool;
 
@@ -16,6 +16,21 @@ static CLAIMED: AtomicU64 = AtomicU64::new(0);
 
 // Valid port ids are below `RTE_MAX_ETHPORTS`, so one bit each fits.
 const _: () = assert!(sluice_dpdk_sys::RTE_MAX_ETHPORTS <= 64);
+
+/// How to set a port up: queues, descriptors per queue, and MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortConfig {
+    /// RX queues (one per worker), at least 1.
+    pub rx_queues: u16,
+    /// TX queues (one per worker), at least 1.
+    pub tx_queues: u16,
+    /// Descriptors per RX queue (rounded to the device's limits).
+    pub rx_desc: u16,
+    /// Descriptors per TX queue (rounded to the device's limits).
+    pub tx_desc: u16,
+    /// The MTU, within the device's range.
+    pub mtu: u16,
+}
 
 /// What a port's driver reports about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,17 +123,13 @@ impl<'pool> Port<'pool> {
         })
     }
 
-    /// Configures port `id` with `rx_queues` RX queues filling from `pool` and `tx_queues`
-    /// TX queues, about `rx_desc`/`tx_desc` descriptors each (rounded to the device's
-    /// limits), and `mtu`. No offloads and no RSS yet. The port is left stopped.
+    /// Configures port `id` as `config` says, its RX queues filling from `pool`. Descriptor
+    /// counts are rounded to the device's limits; no offloads and no RSS yet. The port is
+    /// left stopped.
     pub fn configure(
         id: u16,
-        rx_queues: u16,
-        tx_queues: u16,
-        rx_desc: u16,
-        tx_desc: u16,
+        config: &PortConfig,
         pool: &'pool Mempool<'_>,
-        mtu: u16,
     ) -> Result<Port<'pool>, DpdkError> {
         // `pool` borrows the `Eal`, so EAL is initialised.
         if !ffi::port_is_valid(id) {
@@ -131,23 +142,23 @@ impl<'pool> Port<'pool> {
         if CLAIMED.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
             return Err(DpdkError::PortInUse(id));
         }
-        Self::claimed_configure(id, rx_queues, tx_queues, rx_desc, tx_desc, pool, mtu).inspect_err(
-            |_| {
-                CLAIMED.fetch_and(!bit, Ordering::AcqRel);
-            },
-        )
+        Self::claimed_configure(id, config, pool).inspect_err(|_| {
+            CLAIMED.fetch_and(!bit, Ordering::AcqRel);
+        })
     }
 
     /// [`Port::configure`] once the port is claimed.
     fn claimed_configure(
         id: u16,
-        rx_queues: u16,
-        tx_queues: u16,
-        rx_desc: u16,
-        tx_desc: u16,
+        config: &PortConfig,
         pool: &'pool Mempool<'_>,
-        mtu: u16,
     ) -> Result<Port<'pool>, DpdkError> {
+        let &PortConfig {
+            rx_queues,
+            tx_queues,
+            mtu,
+            ..
+        } = config;
         let info = ffi::dev_info(id)?;
         for (kind, requested, max) in [
             ("rx", rx_queues, info.max_rx_queues),
@@ -174,15 +185,7 @@ impl<'pool> Port<'pool> {
         }
         // A device on an unknown socket takes queue memory from any.
         let socket = u32::try_from(info.socket).unwrap_or(u32::MAX);
-        let setup = PortSetup {
-            rx_queues,
-            tx_queues,
-            rx_desc,
-            tx_desc,
-            mtu,
-            socket,
-        };
-        ffi::port_configure(id, setup, pool.ptr())?;
+        ffi::port_configure(id, config, socket, pool.ptr())?;
         Ok(Port {
             id,
             rx_queues,

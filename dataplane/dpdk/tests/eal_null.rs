@@ -8,7 +8,7 @@
 
 use std::net::Ipv4Addr;
 
-use sluice_dpdk::{DpdkError, Eal, Mbuf, Mempool, Port, SOCKET_ID_ANY};
+use sluice_dpdk::{DpdkError, Eal, Mbuf, Mempool, Port, PortConfig, SOCKET_ID_ANY};
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
@@ -74,19 +74,19 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     let info = Port::info(&eal, 0).unwrap();
     assert_eq!(info.driver, "net_null");
     assert!(matches!(
-        Port::configure(7, 1, 1, 512, 512, &pool, 1500),
+        Port::configure(7, &config(1), &pool),
         Err(DpdkError::NoSuchPort {
             port: 7,
             available: 1
         })
     ));
     assert!(matches!(
-        Port::configure(0, 0, 1, 512, 512, &pool, 1500),
+        Port::configure(0, &config(0), &pool),
         Err(DpdkError::QueueCount { kind: "rx", .. })
     ));
-    let mut port = Port::configure(0, 1, 1, 512, 512, &pool, 1500).unwrap();
+    let mut port = Port::configure(0, &config(1), &pool).unwrap();
     assert!(matches!(
-        Port::configure(0, 1, 1, 512, 512, &pool, 1500),
+        Port::configure(0, &config(1), &pool),
         Err(DpdkError::PortInUse(0))
     ));
     port.start().unwrap();
@@ -168,4 +168,15 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     assert_eq!(pool.available(), full, "every mbuf came back");
     drop(pool);
     drop(eal);
+}
+
+/// `rx_queues` RX queues and one TX queue of 512 descriptors, MTU 1500.
+fn config(rx_queues: u16) -> PortConfig {
+    PortConfig {
+        rx_queues,
+        tx_queues: 1,
+        rx_desc: 512,
+        tx_desc: 512,
+        mtu: 1500,
+    }
 }
