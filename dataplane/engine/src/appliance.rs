@@ -17,7 +17,7 @@
 use core::net::Ipv4Addr;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use sluice_wire::ethernet::{EtherType, EthernetFrame};
+use sluice_wire::ethernet::EthernetFrame;
 use sluice_wire::ip::IpProtocol;
 use sluice_wire::ipv4::Ipv4Packet;
 use sluice_wire::tcp::{TcpFlags, TcpPacket};
@@ -25,7 +25,7 @@ use sluice_wire::tcp::{TcpFlags, TcpPacket};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{FlowKey, Stickiness};
 use crate::flow_table::{FlowTable, Handle, InsertError};
-use crate::local::{self, GeneveIn, OwnTraffic, Verdict};
+use crate::local::{self, GeneveIn, Intake, Verdict};
 use crate::packet::PacketBuf;
 use crate::parse::{IpFlow, LinkLayer};
 use crate::snapshot::{ApplianceSnapshot, PortInfo};
@@ -249,25 +249,18 @@ impl<'a> Appliance<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        let me = ports
-            .get(usize::from(port))
-            .ok_or(DropReason::UnknownAttachment)?;
-        let link = local::our_frame(me, packet.data())?;
-        match link.ethertype {
-            EtherType::Arp => local::answer_arp(me, port, &link, packet, &mut self.counters),
-            EtherType::Ipv4 | EtherType::Ipv6 => {
-                match local::own_traffic(&packet.data()[link.payload_offset..], me.address)? {
-                    Some(OwnTraffic::Geneve(src)) => {
-                        if !snapshot.is_gwlb_source(src) {
-                            return Err(DropReason::GeneveSourceNotAllowed);
-                        }
-                        self.inspect(snapshot, me, port, &link, packet, now)
-                    }
-                    Some(OwnTraffic::Other) => Ok(Verdict::Exception { port }),
-                    None => Err(DropReason::NotForUs),
+        match local::intake(ports, port, packet, &mut self.counters)? {
+            Intake::Done(verdict) => Ok(verdict),
+            Intake::Geneve { link, src } => {
+                if !snapshot.is_gwlb_source(src) {
+                    return Err(DropReason::GeneveSourceNotAllowed);
                 }
+                let me = ports
+                    .get(usize::from(port))
+                    .ok_or(DropReason::UnknownAttachment)?;
+                self.inspect(snapshot, me, port, &link, packet, now)
             }
-            _ => Err(DropReason::UnsupportedEtherType),
+            Intake::Transit(_) => Err(DropReason::NotForUs),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{FlowKey, entropy_port_for_hash};
 use crate::flow_table::{FlowTable, Handle, InsertError};
 pub use crate::local::Verdict;
-use crate::local::{self, GeneveIn, OwnTraffic};
+use crate::local::{self, GeneveIn, Intake};
 use crate::maglev::TargetState;
 use crate::packet::PacketBuf;
 use crate::parse::{self, IpFlow, LinkLayer, QuotedFlow};
@@ -75,22 +75,14 @@ impl<'a> Gateway<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        let me = ports
-            .get(usize::from(port))
-            .ok_or(DropReason::UnknownAttachment)?;
-        let link = local::our_frame(me, packet.data())?;
-        match link.ethertype {
-            EtherType::Arp => local::answer_arp(me, port, &link, packet, &mut self.counters),
-            EtherType::Ipv4 | EtherType::Ipv6 => {
-                match local::own_traffic(&packet.data()[link.payload_offset..], me.address)? {
-                    Some(OwnTraffic::Geneve(src)) => {
-                        self.target_return(snapshot, ports, &link, packet, src, now)
-                    }
-                    Some(OwnTraffic::Other) => Ok(Verdict::Exception { port }),
-                    None => self.endpoint_traffic(snapshot, ports, port, &link, packet, now),
-                }
+        match local::intake(ports, port, packet, &mut self.counters)? {
+            Intake::Done(verdict) => Ok(verdict),
+            Intake::Geneve { link, src } => {
+                self.target_return(snapshot, ports, &link, packet, src, now)
             }
-            _ => Err(DropReason::UnsupportedEtherType),
+            Intake::Transit(link) => {
+                self.endpoint_traffic(snapshot, ports, port, &link, packet, now)
+            }
         }
     }
 

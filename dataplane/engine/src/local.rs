@@ -58,8 +58,50 @@ impl Verdict {
     }
 }
 
+/// Where a frame goes once the part both roles share has looked at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intake {
+    /// Settled here: an ARP request answered, or own-address traffic for the kernel.
+    Done(Verdict),
+    /// GENEVE addressed to the port's own address, from `src`.
+    Geneve {
+        /// The frame's link layer.
+        link: LinkLayer,
+        /// The outer source address.
+        src: Ipv4Addr,
+    },
+    /// An IP packet addressed to someone else (transit for the gateway).
+    Transit(LinkLayer),
+}
+
+/// What every pipeline does first with a frame received on `port`: check it is addressed to
+/// the port, answer ARP for its address, hand own-address traffic that is not GENEVE to the
+/// kernel, and tell GENEVE to the port from transit traffic.
+pub(crate) fn intake<P: PacketBuf>(
+    ports: &[PortInfo],
+    port: u16,
+    packet: &mut P,
+    counters: &mut WorkerCounters,
+) -> Result<Intake, DropReason> {
+    let me = ports
+        .get(usize::from(port))
+        .ok_or(DropReason::UnknownAttachment)?;
+    let link = our_frame(me, packet.data())?;
+    match link.ethertype {
+        EtherType::Arp => answer_arp(me, port, &link, packet, counters).map(Intake::Done),
+        EtherType::Ipv4 | EtherType::Ipv6 => Ok(
+            match own_traffic(&packet.data()[link.payload_offset..], me.address)? {
+                Some(OwnTraffic::Geneve(src)) => Intake::Geneve { link, src },
+                Some(OwnTraffic::Other) => Intake::Done(Verdict::Exception { port }),
+                None => Intake::Transit(link),
+            },
+        ),
+        _ => Err(DropReason::UnsupportedEtherType),
+    }
+}
+
 /// Reads a frame's link layer and checks it is addressed to the port (or broadcast).
-pub(crate) fn our_frame(me: &PortInfo, frame: &[u8]) -> Result<LinkLayer, DropReason> {
+fn our_frame(me: &PortInfo, frame: &[u8]) -> Result<LinkLayer, DropReason> {
     let link = parse::link_layer(frame)?;
     if link.dst != me.mac && !link.dst.is_broadcast() {
         return Err(DropReason::NotOurMac);
@@ -69,7 +111,7 @@ pub(crate) fn our_frame(me: &PortInfo, frame: &[u8]) -> Result<LinkLayer, DropRe
 
 /// Answers an ARP request for the port's address in place; other ARP about the address
 /// (replies the control thread's resolver waits for) goes to the exception path.
-pub(crate) fn answer_arp<P: PacketBuf>(
+fn answer_arp<P: PacketBuf>(
     me: &PortInfo,
     port: u16,
     link: &LinkLayer,
@@ -114,7 +156,7 @@ pub(crate) fn answer_arp<P: PacketBuf>(
 
 /// What a packet addressed to an own IPv4 address is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OwnTraffic {
+enum OwnTraffic {
     /// UDP to the GENEVE port, from this source.
     Geneve(Ipv4Addr),
     /// Anything else: the kernel's business.
@@ -123,7 +165,7 @@ pub(crate) enum OwnTraffic {
 
 /// Classifies an IP packet (`l3`) addressed to `own`; `None` if it is not addressed to it
 /// (IPv6 never is: own addresses are IPv4).
-pub(crate) fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Result<Option<OwnTraffic>, DropReason> {
+fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Result<Option<OwnTraffic>, DropReason> {
     if l3.first().map(|b| b >> 4) != Some(4) {
         return Ok(None);
     }
