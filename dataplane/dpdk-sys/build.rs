@@ -76,6 +76,13 @@ fn main() {
         .allowlist_function("rte_eth_dev_socket_id")
         .allowlist_function("rte_eth_macaddr_get")
         .allowlist_function("rte_eth_stats_get")
+        .allowlist_function("rte_eth_link_get_nowait")
+        .allowlist_function("rte_eth_xstats_get_names")
+        .allowlist_function("rte_eth_xstats_get")
+        .allowlist_function("rte_eth_dev_default_mac_addr_set")
+        .allowlist_function("rte_eth_promiscuous_enable")
+        .allowlist_function("rte_eth_dev_get_port_by_name")
+        .allowlist_function("rte_eth_dev_set_link_up")
         .allowlist_var("RTE_PKTMBUF_HEADROOM")
         .allowlist_var("RTE_MAX_ETHPORTS")
         // The fast-path shim.

@@ -62,3 +62,13 @@ void sluice_rte_prefetch0(const void *p)
 {
 	rte_prefetch0(p);
 }
+
+uint64_t sluice_rss_hash_types(void)
+{
+	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+}
+
+uint64_t sluice_tx_offload_mbuf_fast_free(void)
+{
+	return RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+}

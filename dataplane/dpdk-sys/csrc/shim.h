@@ -44,4 +44,10 @@ int sluice_rte_errno(void);
 /* rte_prefetch0: prefetch a cache line into all cache levels. */
 void sluice_rte_prefetch0(const void *p);
 
+/* The RSS hash types sluice asks for (IP, TCP and UDP, RTE_BIT64 macros bindgen cannot
+ * evaluate); masked by each device's flow_type_rss_offloads before use. */
+uint64_t sluice_rss_hash_types(void);
+/* The TX offload bit for fast mbuf free, RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE. */
+uint64_t sluice_tx_offload_mbuf_fast_free(void);
+
 #endif

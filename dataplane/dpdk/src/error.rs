@@ -61,4 +61,18 @@ pub enum DpdkError {
     /// The port's queues were already handed out since the port last started.
     #[error("the queues of port {0} are already taken")]
     QueuesTaken(u16),
+    /// The pool's mbufs cannot hold a frame of the port's MTU.
+    #[error(
+        "port {port}: a {mtu}-byte MTU needs {frame}-byte frames, but the pool's mbufs hold {room} bytes"
+    )]
+    MbufTooSmall {
+        /// The port id.
+        port: u16,
+        /// The requested MTU.
+        mtu: u16,
+        /// The largest frame of that MTU (Ethernet, two VLAN tags, FCS).
+        frame: u32,
+        /// The data room of one mbuf after the headroom.
+        room: u32,
+    },
 }

@@ -20,6 +20,7 @@ use std::ffi::CString;
 use sluice_dpdk_sys as sys;
 
 use crate::error::DpdkError;
+use crate::mbuf::Mbuf;
 use crate::port::PortConfig;
 
 /// DPDK's text for an error number.
@@ -171,6 +172,16 @@ pub(crate) struct MbufPtr(NonNull<sys::rte_mbuf>);
 // (threads without an lcore id bypass the per-lcore caches).
 unsafe impl Send for MbufPtr {}
 
+/// Views slots of owned [`Mbuf`]s as slots of [`MbufPtr`]s, for bursts that write into or
+/// read from the caller's array directly.
+pub(crate) fn mbuf_slots<'a>(slots: &'a mut [Option<Mbuf<'_>>]) -> &'a mut [Option<MbufPtr>] {
+    // SAFETY: `Mbuf` is `repr(transparent)` over `MbufPtr` (its other field is a zero-sized
+    // `PhantomData`), so both `Option`s have the same size, alignment and niche; the
+    // returned slice borrows the input for its whole life, and the lifetime `Mbuf` carries
+    // is kept by the caller, which turns the slots back into `Mbuf`s of the same pool.
+    unsafe { core::slice::from_raw_parts_mut(slots.as_mut_ptr().cast(), slots.len()) }
+}
+
 impl MbufPtr {
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: the handle's invariant: the pointer is valid, and `&self` keeps writers out.
@@ -282,6 +293,9 @@ pub(crate) struct DevInfo {
     pub(crate) max_tx_queues: u16,
     pub(crate) min_mtu: u16,
     pub(crate) max_mtu: u16,
+    pub(crate) max_rx_pktlen: u32,
+    pub(crate) rss_offloads: u64,
+    pub(crate) tx_offload_capa: u64,
     pub(crate) socket: i32,
 }
 
@@ -322,15 +336,27 @@ pub(crate) fn dev_info(port: u16) -> Result<DevInfo, DpdkError> {
         max_tx_queues: info.max_tx_queues,
         min_mtu: info.min_mtu,
         max_mtu: info.max_mtu,
+        max_rx_pktlen: info.max_rx_pktlen,
+        rss_offloads: info.flow_type_rss_offloads,
+        tx_offload_capa: info.tx_offload_capa,
         socket,
     })
 }
 
+/// The RSS hash types sluice wants (IP, TCP, UDP), before masking by a device.
+pub(crate) fn rss_hash_types() -> u64 {
+    // SAFETY: returns a constant.
+    unsafe { sys::sluice_rss_hash_types() }
+}
+
 /// Configures a stopped port and sets up its queues, RX ones filling from `pool` and queue
-/// memory on NUMA `socket`.
+/// memory on NUMA `socket`. With more than one RX queue, RSS spreads packets over them by
+/// the hash types in `rss_hf` (already masked by the device's capabilities).
 pub(crate) fn port_configure(
     port: u16,
     config: &PortConfig,
+    info: &DevInfo,
+    rss_hf: u64,
     socket: u32,
     pool: &PoolPtr,
 ) -> Result<(), DpdkError> {
@@ -343,8 +369,19 @@ pub(crate) fn port_configure(
     } = *config;
     let mut conf = sys::rte_eth_conf::default();
     conf.rxmode.mtu = u32::from(mtu);
-    // SAFETY: `conf` is a fully initialised configuration (zero but the MTU: no offloads, no
-    // multi-queue mode) that DPDK copies; the port id is valid.
+    if rx_queues > 1 && rss_hf != 0 {
+        conf.rxmode.mq_mode = sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+        // A null key asks the driver for its default key.
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    }
+    // SAFETY: returns a constant.
+    let fast_free = unsafe { sys::sluice_tx_offload_mbuf_fast_free() };
+    // Every mbuf sluice sends comes from the one pool with a reference count of 1, which is
+    // what fast free assumes.
+    conf.txmode.offloads = info.tx_offload_capa & fast_free;
+    // SAFETY: `conf` is a fully initialised configuration (zero but the MTU, RSS and the
+    // fast-free offload, each within what the device reported) that DPDK copies; the port id
+    // is valid.
     let ret = unsafe { sys::rte_eth_dev_configure(port, rx_queues, tx_queues, &conf) };
     check("rte_eth_dev_configure", ret)?;
     let (mut rx_desc, mut tx_desc) = (rx_desc, tx_desc);
@@ -407,6 +444,71 @@ pub(crate) fn port_mac(port: u16) -> Result<[u8; 6], DpdkError> {
     Ok(addr.addr_bytes)
 }
 
+/// Sets the port's MAC address.
+pub(crate) fn port_set_mac(port: u16, mac: [u8; 6]) -> Result<(), DpdkError> {
+    let mut addr = sys::rte_ether_addr { addr_bytes: mac };
+    // SAFETY: `addr` is a valid address DPDK copies; the port id is valid.
+    let ret = unsafe { sys::rte_eth_dev_default_mac_addr_set(port, &mut addr) };
+    check("rte_eth_dev_default_mac_addr_set", ret).map(|_| ())
+}
+
+/// Puts the port in promiscuous mode.
+pub(crate) fn port_promiscuous(port: u16) -> Result<(), DpdkError> {
+    // SAFETY: the port id is valid.
+    let ret = unsafe { sys::rte_eth_promiscuous_enable(port) };
+    check("rte_eth_promiscuous_enable", ret).map(|_| ())
+}
+
+/// The port id of the device named `name` (a PCI address or a virtual device's name).
+pub(crate) fn port_by_name(name: &CStr) -> Option<u16> {
+    let mut id = 0_u16;
+    // SAFETY: `name` is NUL-terminated and only read; `id` is writable.
+    let ret = unsafe { sys::rte_eth_dev_get_port_by_name(name.as_ptr(), &mut id) };
+    (ret == 0).then_some(id)
+}
+
+/// The link's state without waiting: (up, speed in Mbit/s, full duplex).
+pub(crate) fn port_link(port: u16) -> Result<(bool, u32, bool), DpdkError> {
+    let mut link = sys::rte_eth_link::default();
+    // SAFETY: `link` is writable memory of the right type; the port id is valid.
+    let ret = unsafe { sys::rte_eth_link_get_nowait(port, &mut link) };
+    check("rte_eth_link_get_nowait", ret)?;
+    Ok((
+        link.link_status() != 0,
+        link.link_speed,
+        link.link_duplex() != 0,
+    ))
+}
+
+/// The port's extended statistics, by name.
+pub(crate) fn port_xstats(port: u16) -> Result<Vec<(String, u64)>, DpdkError> {
+    // SAFETY: a null array with size 0 asks for the count only.
+    let count = unsafe { sys::rte_eth_xstats_get_names(port, core::ptr::null_mut(), 0) };
+    let count = check("rte_eth_xstats_get_names", count)?;
+    let n = usize::try_from(count).unwrap_or(0);
+    let mut names = vec![sys::rte_eth_xstat_name::default(); n];
+    let mut values = vec![sys::rte_eth_xstat::default(); n];
+    let size = u32::try_from(n).unwrap_or(u32::MAX);
+    // SAFETY: `names` has room for `size` entries.
+    let got = unsafe { sys::rte_eth_xstats_get_names(port, names.as_mut_ptr(), size) };
+    let got_names = usize::try_from(check("rte_eth_xstats_get_names", got)?).unwrap_or(0);
+    // SAFETY: `values` has room for `size` entries.
+    let got = unsafe { sys::rte_eth_xstats_get(port, values.as_mut_ptr(), size) };
+    let got_values = usize::try_from(check("rte_eth_xstats_get", got)?).unwrap_or(0);
+    // The counts can differ if the device's set changed between the calls; each value names
+    // its entry by index.
+    Ok(values[..got_values.min(n)]
+        .iter()
+        .filter_map(|v| {
+            let id = usize::try_from(v.id).ok()?;
+            let name = names[..got_names.min(n)].get(id)?;
+            // SAFETY: DPDK writes NUL-terminated names into the fixed array (zeroed first).
+            let text = unsafe { CStr::from_ptr(name.name.as_ptr()) };
+            Some((text.to_string_lossy().into_owned(), v.value))
+        })
+        .collect())
+}
+
 /// The port's basic statistics.
 pub(crate) fn port_stats(port: u16) -> Result<sys::rte_eth_stats, DpdkError> {
     let mut stats = sys::rte_eth_stats::default();
@@ -453,22 +555,25 @@ impl RxQueueId {
         self.queue
     }
 
-    /// Receives up to `N` (at most 65535) mbufs into `out[..n]`, returning `n`. Slots from
-    /// `n` on are left as they were.
-    pub(crate) fn burst<const N: usize>(&mut self, out: &mut [Option<MbufPtr>; N]) -> usize {
-        let mut raw = [core::ptr::null_mut::<sys::rte_mbuf>(); N];
-        let want = u16::try_from(N).unwrap_or(u16::MAX);
+    /// Receives up to `out.len()` (at most 65535) mbufs into `out[..n]`, returning `n`.
+    /// The slots must be empty (`None`): the driver writes over them. Slots from `n` on are
+    /// left as they were.
+    pub(crate) fn burst(&mut self, out: &mut [Option<MbufPtr>]) -> usize {
+        let want = u16::try_from(out.len()).unwrap_or(u16::MAX);
         // SAFETY: the port id was validated and the queue is below the configured count
-        // (`RxQueueId`'s invariant), and this id's owner is the queue's only poller. `raw`
-        // has room for `want` pointers.
-        let got = usize::from(unsafe {
-            sys::sluice_rte_eth_rx_burst(self.port, self.queue, raw.as_mut_ptr(), want)
-        });
-        for (slot, &m) in out.iter_mut().zip(&raw[..got]) {
-            // Each of the first `got` pointers is a received mbuf that is now ours.
-            *slot = NonNull::new(m).map(MbufPtr);
-        }
-        got
+        // (`RxQueueId`'s invariant), and this id's owner is the queue's only poller. `out` has
+        // room for `want` slots, and a slot of `Option<MbufPtr>` has the layout of a
+        // `struct rte_mbuf *` (`MbufPtr` is a transparent non-null pointer, so `None` is
+        // NULL); the driver writes `got` valid mbuf pointers, each now owned by its slot. The
+        // caller's slots were empty, so nothing is overwritten without being freed.
+        usize::from(unsafe {
+            sys::sluice_rte_eth_rx_burst(
+                self.port,
+                self.queue,
+                out.as_mut_ptr().cast::<*mut sys::rte_mbuf>(),
+                want,
+            )
+        })
     }
 }
 
@@ -478,31 +583,25 @@ impl TxQueueId {
         self.queue
     }
 
-    /// Sends the `Some` mbufs of `pkts` in order; the ones the driver took are removed from
-    /// their slots (`None`), the rest stay for the caller to retry or drop. Returns how many
-    /// were sent.
-    pub(crate) fn burst<const N: usize>(&mut self, pkts: &mut [Option<MbufPtr>; N]) -> usize {
-        let mut raw = [core::ptr::null_mut::<sys::rte_mbuf>(); N];
-        let mut index = [0_usize; N];
-        let mut count = 0;
-        for (i, slot) in pkts.iter().enumerate() {
-            if let Some(m) = slot {
-                raw[count] = m.0.as_ptr();
-                index[count] = i;
-                count += 1;
-            }
-        }
-        let count = u16::try_from(count).unwrap_or(u16::MAX);
-        // SAFETY: as for RX: a validated port and queue with a single owner. The first `count`
-        // pointers are valid mbufs owned by `pkts`; the driver takes ownership of the first
-        // `sent` of them, which are forgotten below so they are not freed twice.
+    /// Sends the mbufs of `pkts` (at most 65535) in order and returns how many the driver
+    /// took: the first `sent`, whose ownership passed to the driver. The rest stay for the
+    /// caller to retry or drop.
+    pub(crate) fn burst(&mut self, pkts: &mut Vec<MbufPtr>) -> usize {
+        let count = u16::try_from(pkts.len()).unwrap_or(u16::MAX);
+        // SAFETY: as for RX: a validated port and queue with a single owner. `MbufPtr` is a
+        // transparent non-null `struct rte_mbuf *`, so the vector's first `count` elements are
+        // the array of valid, owned mbuf pointers DPDK expects. The driver takes the first
+        // `sent`; they are removed from the vector below without being dropped (freed).
         let sent = usize::from(unsafe {
-            sys::sluice_rte_eth_tx_burst(self.port, self.queue, raw.as_mut_ptr(), count)
+            sys::sluice_rte_eth_tx_burst(
+                self.port,
+                self.queue,
+                pkts.as_mut_ptr().cast::<*mut sys::rte_mbuf>(),
+                count,
+            )
         });
-        for &i in &index[..sent] {
-            if let Some(m) = pkts[i].take() {
-                let _ = ManuallyDrop::new(m);
-            }
+        for m in pkts.drain(..sent) {
+            let _ = ManuallyDrop::new(m);
         }
         sent
     }

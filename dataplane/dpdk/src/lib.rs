@@ -28,4 +28,4 @@ pub use eal::{Eal, SOCKET_ID_ANY};
 pub use error::DpdkError;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
-pub use port::{Port, PortConfig, PortInfo, PortStats, RxQueue, TxQueue};
+pub use port::{LinkStatus, Port, PortConfig, PortInfo, PortStats, RxQueue, TxBuffer, TxQueue};

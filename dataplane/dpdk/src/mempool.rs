@@ -13,6 +13,7 @@ use crate::mbuf::Mbuf;
 pub struct Mempool<'eal> {
     ptr: PoolPtr,
     name: String,
+    data_room: u16,
     _eal: &'eal Eal,
 }
 
@@ -34,6 +35,7 @@ impl<'eal> Mempool<'eal> {
         Ok(Mempool {
             ptr,
             name: name.to_owned(),
+            data_room,
             _eal: eal,
         })
     }
@@ -41,6 +43,11 @@ impl<'eal> Mempool<'eal> {
     /// The pool's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Bytes of buffer per mbuf, headroom included.
+    pub fn data_room(&self) -> u16 {
+        self.data_room
     }
 
     /// A fresh empty mbuf, or `None` when the pool is exhausted.

@@ -45,8 +45,23 @@ pub struct PortInfo {
     pub min_mtu: u16,
     /// Largest MTU the device accepts.
     pub max_mtu: u16,
+    /// Largest frame the device receives, in bytes.
+    pub max_rx_pktlen: u32,
+    /// The RSS hash types the device supports (`flow_type_rss_offloads`).
+    pub rss_offloads: u64,
     /// The device's NUMA socket, -1 when unknown.
     pub socket: i32,
+}
+
+/// A port's link state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Whether the link is up.
+    pub up: bool,
+    /// The speed in Mbit/s (0 when unknown or down).
+    pub speed_mbps: u32,
+    /// Whether the link is full duplex.
+    pub full_duplex: bool,
 }
 
 /// A port's basic counters (`rte_eth_stats`).
@@ -74,6 +89,7 @@ pub struct PortStats {
 #[derive(Debug)]
 pub struct Port<'pool> {
     id: u16,
+    rss_hf: u64,
     rx_queues: u16,
     tx_queues: u16,
     started: bool,
@@ -119,13 +135,25 @@ impl<'pool> Port<'pool> {
             max_tx_queues: info.max_tx_queues,
             min_mtu: info.min_mtu,
             max_mtu: info.max_mtu,
+            max_rx_pktlen: info.max_rx_pktlen,
+            rss_offloads: info.rss_offloads,
             socket: info.socket,
         })
     }
 
+    /// The id of the port EAL made for device `name`: a PCI address (`0000:00:05.0`) or a
+    /// virtual device's name (`net_af_packet0`, without its arguments).
+    pub fn by_name(_eal: &Eal, name: &str) -> Option<u16> {
+        let name = std::ffi::CString::new(name).ok()?;
+        ffi::port_by_name(&name)
+    }
+
     /// Configures port `id` as `config` says, its RX queues filling from `pool`. Descriptor
-    /// counts are rounded to the device's limits; no offloads and no RSS yet. The port is
-    /// left stopped.
+    /// counts are rounded to the device's limits. With several RX queues, RSS spreads
+    /// packets over them by IP addresses and TCP/UDP ports, as far as the device supports
+    /// those hash types ([`Port::rss_hash_types`] says which it took). Frames of the MTU must
+    /// fit one mbuf of `pool` ([`DpdkError::MbufTooSmall`] otherwise). The port is left
+    /// stopped.
     pub fn configure(
         id: u16,
         config: &PortConfig,
@@ -183,11 +211,29 @@ impl<'pool> Port<'pool> {
                 max: info.max_mtu,
             });
         }
+        // Ethernet header, two VLAN tags and the FCS around the MTU.
+        let frame = u32::from(mtu) + 14 + 8 + 4;
+        let room =
+            u32::from(pool.data_room()).saturating_sub(sluice_dpdk_sys::RTE_PKTMBUF_HEADROOM);
+        if frame > room {
+            return Err(DpdkError::MbufTooSmall {
+                port: id,
+                mtu,
+                frame,
+                room,
+            });
+        }
+        let rss_hf = if rx_queues > 1 {
+            ffi::rss_hash_types() & info.rss_offloads
+        } else {
+            0
+        };
         // A device on an unknown socket takes queue memory from any.
         let socket = u32::try_from(info.socket).unwrap_or(u32::MAX);
-        ffi::port_configure(id, config, socket, pool.ptr())?;
+        ffi::port_configure(id, config, &info, rss_hf, socket, pool.ptr())?;
         Ok(Port {
             id,
+            rss_hf,
             rx_queues,
             tx_queues,
             started: false,
@@ -216,9 +262,41 @@ impl<'pool> Port<'pool> {
         Ok(())
     }
 
+    /// The RSS hash types in use (`RTE_ETH_RSS_*` bits): IP, TCP and UDP masked by what the
+    /// device supports; 0 with one RX queue, or when the device hashes none of them (then
+    /// every packet lands on queue 0).
+    pub fn rss_hash_types(&self) -> u64 {
+        self.rss_hf
+    }
+
     /// The port's MAC address.
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
         ffi::port_mac(self.id)
+    }
+
+    /// Sets the port's MAC address.
+    pub fn set_mac(&mut self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        ffi::port_set_mac(self.id, mac)
+    }
+
+    /// Receives every frame, whatever its destination MAC (the pipelines check addresses).
+    pub fn set_promiscuous(&mut self) -> Result<(), DpdkError> {
+        ffi::port_promiscuous(self.id)
+    }
+
+    /// The link's state, without waiting for it to settle.
+    pub fn link(&self) -> Result<LinkStatus, DpdkError> {
+        let (up, speed_mbps, full_duplex) = ffi::port_link(self.id)?;
+        Ok(LinkStatus {
+            up,
+            speed_mbps,
+            full_duplex,
+        })
+    }
+
+    /// The driver's extended statistics, by name (allocates: for the control thread).
+    pub fn xstats(&self) -> Result<Vec<(String, u64)>, DpdkError> {
+        ffi::port_xstats(self.id)
     }
 
     /// The port's counters.
@@ -278,14 +356,65 @@ impl<'pool> RxQueue<'_, 'pool> {
         self.id.queue()
     }
 
-    /// Receives up to `N` packets into `pkts[..n]` and returns `n`; slots from `n` on are
-    /// untouched. Anything in the first `n` slots is replaced (and freed). Allocates nothing.
-    pub fn rx_burst<const N: usize>(&mut self, pkts: &mut [Option<Mbuf<'pool>>; N]) -> usize {
-        let mut raw: [Option<MbufPtr>; N] = [const { None }; N];
-        let n = self.id.burst(&mut raw);
-        for (slot, m) in pkts.iter_mut().zip(raw.into_iter().take(n)) {
-            *slot = m.map(Mbuf::from_ptr);
+    /// Receives up to `pkts.len()` packets into `pkts[..n]` and returns `n`; slots from `n`
+    /// on are left empty. Whatever the slots held before is freed first. Allocates nothing:
+    /// the driver writes into the slots directly.
+    pub fn rx_burst(&mut self, pkts: &mut [Option<Mbuf<'pool>>]) -> usize {
+        for slot in pkts.iter_mut() {
+            drop(slot.take());
         }
+        self.id.burst(ffi::mbuf_slots(pkts))
+    }
+}
+
+/// Packets waiting for a TX queue: a fixed-capacity array the driver reads directly. Pushing
+/// never allocates (the capacity is reserved when it is made); what the driver does not take
+/// stays at the front, in order, for the next burst.
+#[derive(Debug)]
+pub struct TxBuffer<'pool> {
+    pkts: Vec<MbufPtr>,
+    capacity: usize,
+    _pool: PhantomData<&'pool ()>,
+}
+
+impl<'pool> TxBuffer<'pool> {
+    /// An empty buffer for up to `capacity` packets (at most 65535 are sent per burst).
+    pub fn with_capacity(capacity: usize) -> Self {
+        TxBuffer {
+            pkts: Vec::with_capacity(capacity),
+            capacity,
+            _pool: PhantomData,
+        }
+    }
+
+    /// Queues a packet, or gives it back when the buffer is full.
+    pub fn push(&mut self, mbuf: Mbuf<'pool>) -> Result<(), Mbuf<'pool>> {
+        if self.pkts.len() >= self.capacity {
+            return Err(mbuf);
+        }
+        self.pkts.push(mbuf.into_ptr());
+        Ok(())
+    }
+
+    /// Packets waiting.
+    pub fn len(&self) -> usize {
+        self.pkts.len()
+    }
+
+    /// Whether no packet waits.
+    pub fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
+    /// Room left.
+    pub fn room(&self) -> usize {
+        self.capacity - self.pkts.len()
+    }
+
+    /// Frees every waiting packet and returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.pkts.len();
+        self.pkts.clear();
         n
     }
 }
@@ -296,18 +425,12 @@ impl<'pool> TxQueue<'_, 'pool> {
         self.id.queue()
     }
 
-    /// Sends the `Some` packets of `pkts` in order and returns how many the driver took;
-    /// their slots become `None`. Unsent packets stay in their slots (for a retry, or to be
-    /// dropped and counted). Allocates nothing.
-    pub fn tx_burst<const N: usize>(&mut self, pkts: &mut [Option<Mbuf<'pool>>; N]) -> usize {
-        let mut raw: [Option<MbufPtr>; N] = [const { None }; N];
-        for (r, p) in raw.iter_mut().zip(pkts.iter_mut()) {
-            *r = p.take().map(Mbuf::into_ptr);
+    /// Sends the packets waiting in `buf`, in order, and returns how many the driver took;
+    /// those leave the buffer, the rest stay at its front. Allocates nothing.
+    pub fn tx_burst(&mut self, buf: &mut TxBuffer<'pool>) -> usize {
+        if buf.pkts.is_empty() {
+            return 0;
         }
-        let sent = self.id.burst(&mut raw);
-        for (r, p) in raw.into_iter().zip(pkts.iter_mut()) {
-            *p = r.map(Mbuf::from_ptr);
-        }
-        sent
+        self.id.burst(&mut buf.pkts)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::net::Ipv4Addr;
 
-use sluice_dpdk::{DpdkError, Eal, Mbuf, Mempool, Port, PortConfig, SOCKET_ID_ANY};
+use sluice_dpdk::{DpdkError, Eal, Mbuf, Mempool, Port, PortConfig, SOCKET_ID_ANY, TxBuffer};
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
@@ -138,18 +138,19 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     let (mut rxq, mut txq) = port.queues().unwrap();
     assert!(matches!(port.queues(), Err(DpdkError::QueuesTaken(0))));
     let (rx, tx) = (&mut rxq[0], &mut txq[0]);
-    let mut out: [Option<Mbuf<'_>>; 4] = [
-        Some(encapsulated),
-        None,
-        Some(mbuf_with(&pool, &frame)),
-        None,
-    ];
+    let mut out = TxBuffer::with_capacity(2);
+    assert!(out.push(encapsulated).is_ok());
+    assert!(out.push(mbuf_with(&pool, &frame)).is_ok());
+    let spare = out.push(mbuf_with(&pool, &frame));
+    assert!(spare.is_err(), "a full buffer gives the packet back");
+    drop(spare);
+    assert_eq!(out.room(), 0);
     assert_eq!(tx.tx_burst(&mut out), 2);
-    assert!(out.iter().all(Option::is_none));
+    assert!(out.is_empty());
 
     // RX: net_null makes packets of its own from the port's pool.
     let mut burst: [Option<Mbuf<'_>>; 32] = [const { None }; 32];
-    let n = rx.rx_burst(&mut burst);
+    let n = rx.rx_burst(&mut burst[..]);
     assert!(n > 0);
     assert!(burst[..n].iter().all(Option::is_some));
     assert!(burst[n..].iter().all(Option::is_none));
