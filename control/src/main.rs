@@ -15,6 +15,9 @@ use sluice::{capture, decode, simulate};
 const EXIT_OK: u8 = 0;
 /// Exit code when the input (a config, a capture) is invalid or unreadable.
 const EXIT_INVALID: u8 = 1;
+/// Exit code for a bad command line (clap uses it too).
+#[cfg(feature = "dpdk")]
+const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +29,7 @@ appliances over GENEVE, sticky per flow and health-checked, as AWS Gateway Load 
 (role = \"gateway\"), and plays the inspection appliance behind any GWLB, AWS's included \
 (role = \"appliance\"). Both roles are configured in one TOML file; see config/examples/.",
     after_help = "Exit codes: 0 success, 1 invalid or unreadable input, 2 bad command line.\n\n\
-Examples:\n  sluice check-config config/examples/gateway.toml\n  \
+Examples:\n  sluice run --config gateway.toml\n  sluice check-config config/examples/gateway.toml\n  \
 sluice decode capture.pcap\n  sluice decode --output json capture.pcap | jq '.[0].gwlb'\n  \
 sluice simulate --config config/examples/gateway.toml --in in.pcap --out out.pcap"
 )]
@@ -37,6 +40,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the data plane on DPDK: the configured role on the configured ports and cores.
+    ///
+    /// Starts DPDK's EAL (cores, devices and memory derived from [dataplane]), one
+    /// poll-mode worker pinned to each worker core, and beside every port a kernel TAP
+    /// interface of the port's name carrying its address (the exception path: ping, health
+    /// checks and management use ordinary kernel sockets). Next hops are resolved by ARP.
+    ///
+    /// SIGINT or SIGTERM stops cleanly (receive stops, transmit drains, final counters are
+    /// printed); a second one ends the process at once. SIGHUP reloads the configuration:
+    /// a bad file is reported and changes nothing; targets removed from it drain for
+    /// `deregistration_delay.timeout_seconds`; [dataplane] changes wait for a restart.
+    ///
+    /// Exit 0 after a clean stop, 1 when the configuration is invalid or the start fails
+    /// (the message says why, with a hint).
+    #[cfg(feature = "dpdk")]
+    #[command(
+        after_long_help = "Examples:\n  sluice run --config gateway.toml --dry-run\n  \
+ip netns exec lab sluice run --config appliance.toml --status-interval 5\n  \
+sluice run --config perf.toml --duration 10"
+    )]
+    Run {
+        /// The TOML configuration (gateway or appliance role).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the plan (cores, queues, ports, kernel interfaces, memory, EAL arguments)
+        /// and exit without starting anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop by itself after this many seconds (as on SIGTERM).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Print a status line (rates, drops, flows) every SECONDS. Default: every second
+        /// when stdout is a terminal (updated in place), else never.
+        #[arg(long, value_name = "SECONDS")]
+        status_interval: Option<f64>,
+    },
     /// Validate a configuration file and print a one-line summary.
     ///
     /// Every problem in the file is reported at once, each as FILE:LINE:COLUMN: KEY: MESSAGE,
@@ -137,6 +176,13 @@ enum Output {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        #[cfg(feature = "dpdk")]
+        Command::Run {
+            config,
+            dry_run,
+            duration,
+            status_interval,
+        } => run_dataplane(config, dry_run, duration, status_interval),
         Command::CheckConfig { file, output } => check_config(&file, output),
         Command::Decode { file, output } => decode_capture(&file, output),
         Command::Simulate {
@@ -155,6 +201,48 @@ fn main() -> ExitCode {
         ),
     };
     ExitCode::from(code)
+}
+
+/// `sluice run`.
+#[cfg(feature = "dpdk")]
+fn run_dataplane(
+    config: PathBuf,
+    dry_run: bool,
+    duration: Option<f64>,
+    status_interval: Option<f64>,
+) -> u8 {
+    let seconds = |s: Option<f64>, what: &str| -> Result<Option<std::time::Duration>, u8> {
+        match s {
+            None => Ok(None),
+            Some(v) if v.is_finite() && v > 0.0 && v < 1e9 => {
+                Ok(Some(std::time::Duration::from_secs_f64(v)))
+            }
+            Some(v) => {
+                eprintln!("sluice run: --{what} must be a positive number of seconds, not {v}");
+                Err(EXIT_USAGE)
+            }
+        }
+    };
+    let (duration, status_interval) = match (
+        seconds(duration, "duration"),
+        seconds(status_interval, "status-interval"),
+    ) {
+        (Ok(d), Ok(s)) => (d, s),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let options = sluice::run::RunOptions {
+        config,
+        dry_run,
+        duration,
+        status_interval,
+    };
+    match sluice::run::run(&options) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("sluice run: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]

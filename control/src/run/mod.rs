@@ -1,0 +1,922 @@
+//! `sluice run`: the data plane on DPDK.
+//!
+//! The process's main thread is the control thread (EAL's main lcore). It plans the run
+//! ([`plan`]), checks the machine ([`preflight`]), starts EAL, the mbuf pool and every port
+//! with a kernel TAP interface beside it, then spawns one pinned worker per configured core
+//! ([`worker`]) and loops until SIGINT/SIGTERM or `--duration`:
+//!
+//! - frames the workers hand to the kernel go to the port's TAP interface (ARP replies are
+//!   read on the way: the neighbour resolver learns from them), and what the kernel sends on
+//!   a TAP interface goes to a worker to leave through the port;
+//! - the resolver ([`neighbors`]) asks for the next hops the snapshot needs;
+//! - a new snapshot is compiled and published whenever neighbours or (on SIGHUP) the
+//!   configuration change; workers swap it between bursts and send the old one back;
+//! - idle flows are expired a slice of the table at a time;
+//! - reports from the workers are merged, and a status line printed.
+//!
+//! On stop the workers drain TX and send a last report, and the final counters are printed.
+
+pub mod clock;
+pub mod neighbors;
+pub mod plan;
+pub mod preflight;
+mod summary;
+pub mod worker;
+
+use std::io::IsTerminal as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use sluice_config::Role;
+use sluice_config::compile::{PortFacts, TargetFacts};
+use sluice_config::schema::dataplane::PollMode;
+use sluice_config::schema::gateway::Target as TargetConfig;
+use sluice_config::{Config, RuntimeFacts};
+use sluice_dpdk::{DpdkError, Eal, Mempool, Port, PortConfig, RxQueue, TxBuffer, TxQueue};
+use sluice_engine::appliance::FlowRecords;
+use sluice_engine::flow_table::{ExpiryCursor, FlowTable};
+use sluice_engine::maglev::TargetState;
+use sluice_engine::packet::PacketBuf;
+use sluice_engine::snapshot::{RoleSnapshot, Snapshot};
+use sluice_wire::ethernet::EthernetAddress;
+
+use self::clock::Clock;
+use self::neighbors::Resolver;
+use self::plan::Plan;
+use self::summary::Totals;
+use self::worker::{Mailbox, Pipeline, Worker};
+
+/// Depth of each queue between a worker and the control thread (frames to and from the
+/// kernel).
+pub const QUEUE_DEPTH: usize = 1024;
+/// How often workers report.
+const REPORT_PERIOD_NS: u64 = 100_000_000;
+/// How often the resolver is asked for due requests.
+const RESOLVER_PERIOD: Duration = Duration::from_millis(100);
+/// The control loop's nap when a round found nothing to do.
+const CONTROL_NAP: Duration = Duration::from_micros(500);
+/// The whole flow table is swept for idle flows once per this many nanoseconds.
+const SWEEP_PERIOD_NS: u64 = 1_000_000_000;
+
+/// What `sluice run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Print the plan and stop.
+    pub dry_run: bool,
+    /// Stop by itself after this long.
+    pub duration: Option<Duration>,
+    /// Print a status line this often (by default once a second when stdout is a terminal,
+    /// else never).
+    pub status_interval: Option<Duration>,
+}
+
+/// Why `sluice run` could not start or stopped with an error. Every variant's text ends in a
+/// hint saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is invalid (the diagnostics were printed).
+    #[error("{0}: invalid configuration")]
+    Config(String),
+    /// The plan cannot work.
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    /// The machine lacks what the plan needs.
+    #[error(transparent)]
+    Preflight(#[from] preflight::PreflightError),
+    /// A DPDK call failed.
+    #[error("{what}: {source}\n  hint: {hint}")]
+    Dpdk {
+        /// What sluice was doing.
+        what: String,
+        /// DPDK's error.
+        source: DpdkError,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Setting up a kernel interface failed.
+    #[error("{0}")]
+    Kernel(String),
+    /// The configuration could not be compiled into a snapshot.
+    #[error("{0}\n  hint: check the ports' addresses, MACs and the targets' reachability")]
+    Compile(#[from] sluice_config::CompileError),
+    /// The flow table could not be allocated.
+    #[error("the flow table: {0}\n  hint: lower dataplane.flow_table.capacity")]
+    FlowTable(String),
+}
+
+fn dpdk(what: impl Into<String>, hint: impl Into<String>) -> impl FnOnce(DpdkError) -> RunError {
+    move |source| RunError::Dpdk {
+        what: what.into(),
+        source,
+        hint: hint.into(),
+    }
+}
+
+/// Loads the configuration, printing its diagnostics when it is invalid.
+fn load(path: &Path) -> Result<Config, RunError> {
+    sluice_config::load(path).map_err(|d| {
+        eprintln!("{d}");
+        RunError::Config(path.display().to_string())
+    })
+}
+
+/// Runs `sluice run`.
+///
+/// # Errors
+///
+/// A [`RunError`] for anything that stops the start (configuration, machine, DPDK) — each
+/// with a hint.
+#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+pub fn run(options: &RunOptions) -> Result<(), RunError> {
+    let config = load(&options.config)?;
+    let plan = plan::plan(&config, std::process::id())?;
+    if options.dry_run {
+        print!("{plan}");
+        println!("dry run: nothing started");
+        return Ok(());
+    }
+    preflight::check(&plan)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping ends the process at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
+        let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
+    }
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload));
+
+    let eal = Eal::init(&plan.eal_args).map_err(dpdk(
+        "starting DPDK's EAL",
+        "the EAL arguments are shown by `sluice run --dry-run`; with hugepages, check they are mounted and free (scripts/setup --hugepages), or add \"--no-huge\", \"--no-shconf\" to dataplane.eal_args",
+    ))?;
+    let pool = Mempool::new(
+        &eal,
+        "sluice",
+        plan.pool.mbufs,
+        plan.pool.cache,
+        plan.pool.data_room,
+        sluice_dpdk::SOCKET_ID_ANY,
+    )
+    .map_err(dpdk(
+        format!(
+            "allocating {} mbufs of {} bytes ({} MiB)",
+            plan.pool.mbufs,
+            plan.pool.data_room,
+            plan.pool_memory() >> 20
+        ),
+        if plan.hugepages {
+            "reserve more hugepages (scripts/setup --hugepages N) or lower dataplane.mbufs"
+        } else {
+            "lower dataplane.mbufs, or give EAL more memory with \"-m\", \"MIB\" in dataplane.eal_args"
+        },
+    ))?;
+
+    let mut ports = Vec::with_capacity(plan.ports.len());
+    let mut taps = Vec::with_capacity(plan.ports.len());
+    let mut macs = Vec::with_capacity(plan.ports.len());
+    for p in &plan.ports {
+        let port = start_port(&eal, &pool, p)?;
+        let mac = port.mac().map_err(dpdk(
+            format!("port {}: reading its MAC", p.name),
+            "the driver reports no MAC; set `mac` on the port",
+        ))?;
+        let tap = start_tap(&eal, &pool, p, mac)?;
+        ports.push(port);
+        taps.push(tap);
+        macs.push(mac);
+    }
+
+    let table = FlowTable::new(plan.flow_capacity as usize)
+        .map_err(|e| RunError::FlowTable(e.to_string()))?;
+    let records = FlowRecords::new(match config.role {
+        Role::Appliance(_) => plan.flow_capacity as usize,
+        Role::Gateway(_) => 1,
+    });
+    let clock = Clock::new(eal.tsc_hz(), eal.tsc());
+
+    let mut control = Control::new(config, &plan, &macs, clock, &options.config)?;
+
+    // Queue `i` of every port goes to worker `i`.
+    let workers = plan.worker_cores.len();
+    let mut queues: Vec<(Vec<RxQueue<'_, '_>>, Vec<TxQueue<'_, '_>>)> =
+        (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
+    for (port, p) in ports.iter().zip(&plan.ports) {
+        let (rx, tx) = port.queues().map_err(dpdk(
+            format!("port {}: taking its queues", p.name),
+            "this is a bug",
+        ))?;
+        for (i, q) in rx.into_iter().enumerate() {
+            queues[i].0.push(q);
+        }
+        for (i, q) in tx.into_iter().enumerate() {
+            queues[i].1.push(q);
+        }
+    }
+    let mut kernel = Vec::with_capacity(taps.len());
+    for (tap, p) in taps.iter().zip(&plan.ports) {
+        let (mut rx, mut tx) = tap.queues().map_err(dpdk(
+            format!("kernel interface {}: taking its queues", p.name),
+            "this is a bug",
+        ))?;
+        if let (Some(rx), Some(tx)) = (rx.pop(), tx.pop()) {
+            kernel.push(KernelPort {
+                rx,
+                tx,
+                out: TxBuffer::with_capacity(QUEUE_DEPTH),
+            });
+        }
+    }
+    let mailboxes: Vec<Mailbox<'_>> = (0..workers).map(|_| Mailbox::new(QUEUE_DEPTH)).collect();
+    let mut links = Vec::with_capacity(workers);
+    let mut worker_ends = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (snap_tx, snap_rx) = crossbeam_channel::bounded::<Arc<Snapshot>>(4);
+        let (ret_tx, ret_rx) = crossbeam_channel::bounded::<Arc<Snapshot>>(8);
+        links.push(WorkerLink {
+            snapshots: snap_tx,
+            retired: ret_rx,
+        });
+        worker_ends.push((snap_rx, ret_tx));
+    }
+
+    let worker_stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let status_interval = options.status_interval.or_else(|| {
+        std::io::stdout()
+            .is_terminal()
+            .then_some(Duration::from_secs(1))
+    });
+    let interactive = options.status_interval.is_none() && std::io::stdout().is_terminal();
+    println!(
+        "sluice {}: {} worker{} on core{} {}, {} port{}; SIGINT or SIGTERM stops, SIGHUP reloads {}",
+        plan.role,
+        workers,
+        if workers == 1 { "" } else { "s" },
+        if workers == 1 { "" } else { "s" },
+        plan.worker_cores
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.ports.len(),
+        if plan.ports.len() == 1 { "" } else { "s" },
+        options.config.display()
+    );
+
+    std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(workers);
+        for (i, (((rx, tx), mailbox), (snap_rx, ret_tx))) in queues
+            .into_iter()
+            .zip(&mailboxes)
+            .zip(worker_ends)
+            .enumerate()
+        {
+            let core = plan.worker_cores[i];
+            let worker = Worker {
+                index: i,
+                eal: &eal,
+                clock,
+                pipeline: Pipeline::new(&control.snapshot.role, &table, &records),
+                rx,
+                tx,
+                mailbox,
+                snapshots: snap_rx,
+                retired: ret_tx,
+                snapshot: Arc::clone(&control.snapshot),
+                stop: &worker_stop,
+                burst: usize::from(plan.burst),
+                adaptive: plan.poll_mode == PollMode::Adaptive,
+                report_period_ns: REPORT_PERIOD_NS,
+            };
+            let eal = &eal;
+            handles.push(scope.spawn(move || {
+                // Pinning and registration were checked in preflight; a failure here only
+                // costs performance, so the worker runs anyway.
+                if !core_affinity::set_for_current(core_affinity::CoreId {
+                    id: usize::from(core),
+                }) {
+                    eprintln!("sluice: worker {i}: could not pin to core {core}");
+                }
+                if let Err(e) = eal.register_thread() {
+                    eprintln!(
+                        "sluice: worker {i}: not registered with EAL ({e}); mempool caches are off"
+                    );
+                }
+                worker.run();
+            }));
+        }
+
+        control.run_loop(
+            &Io {
+                eal: &eal,
+                pool: &pool,
+                mailboxes: &mailboxes,
+                links: &links,
+                table: &table,
+                stop: &stop,
+                reload: &reload,
+                started,
+                duration: options.duration,
+                status_interval,
+                interactive,
+            },
+            &mut kernel,
+        );
+
+        worker_stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            let _ = h.join();
+        }
+        // The workers' last reports.
+        for (w, mailbox) in mailboxes.iter().enumerate() {
+            while let Some(r) = mailbox.reports.pop() {
+                control.totals.take(w, &r);
+            }
+        }
+    });
+
+    // Frames still queued for the kernel or from it are freed with the queues.
+    for m in &mailboxes {
+        while m.exceptions.pop().is_some() {}
+        while m.inject.pop().is_some() {}
+    }
+    let port_stats: Vec<_> = ports
+        .iter()
+        .zip(&plan.ports)
+        .map(|(port, p)| (p.name.clone(), port.stats().ok()))
+        .collect();
+    print!(
+        "{}",
+        control.totals.render(
+            started.elapsed(),
+            &table,
+            &port_stats,
+            &control.resolver,
+            eal.tsc_hz()
+        )
+    );
+    // Teardown in reverse order of setup: queues, kernel and data ports (stopped and
+    // closed), then the pool and EAL.
+    drop(kernel);
+    drop(taps);
+    drop(ports);
+    Ok(())
+}
+
+/// Finds, configures and starts a port.
+fn start_port<'pool>(
+    eal: &Eal,
+    pool: &'pool Mempool<'_>,
+    p: &plan::PortPlan,
+) -> Result<Port<'pool>, RunError> {
+    let id = Port::by_name(eal, &p.device_name).ok_or_else(|| {
+        RunError::Kernel(format!(
+            "port {}: DPDK found no device {:?}\n  hint: {}",
+            p.name,
+            p.device_name,
+            if p.pci {
+                "bind it to vfio-pci (dpdk-devbind.py -b vfio-pci ADDRESS) and check `dpdk-devbind.py --status`"
+            } else {
+                "check the device's arguments (`sluice run --dry-run` shows the --vdev EAL got)"
+            }
+        ))
+    })?;
+    let config = PortConfig {
+        rx_queues: p.rx_queues,
+        tx_queues: p.tx_queues,
+        rx_desc: p.rx_descriptors,
+        tx_desc: p.tx_descriptors,
+        mtu: p.mtu,
+    };
+    let mut port = Port::configure(id, &config, pool).map_err(|e| {
+        let hint = match &e {
+            DpdkError::Mtu { min, max, .. } => {
+                format!("set the port's mtu within {min}..={max}")
+            }
+            DpdkError::QueueCount { max, .. } => format!(
+                "the device has {max} queue(s): run at most {max} worker(s), or give the device more (net_af_packet: qpairs=N, net_pcap: one rx_pcap= per queue)"
+            ),
+            _ => "check the device with `sluice run --dry-run` and DPDK's log above".to_owned(),
+        };
+        RunError::Dpdk {
+            what: format!("port {} ({})", p.name, p.device),
+            source: e,
+            hint,
+        }
+    })?;
+    if let Some(mac) = p.mac
+        && let Err(e) = port.set_mac(mac)
+    {
+        // The engine uses the configured MAC either way; the device then needs to be
+        // promiscuous to receive frames for it.
+        eprintln!(
+            "sluice: port {}: the device keeps its own MAC ({e}); receiving in promiscuous mode",
+            p.name
+        );
+    }
+
+    // Devices that cannot be promiscuous still deliver frames to their own MAC.
+    let _ = port.set_promiscuous();
+    port.start().map_err(dpdk(
+        format!("starting port {}", p.name),
+        "see DPDK's log above",
+    ))?;
+    Ok(port)
+}
+
+/// Starts a port's TAP device and gives its kernel interface the port's MAC, MTU and
+/// address.
+fn start_tap<'pool>(
+    eal: &Eal,
+    pool: &'pool Mempool<'_>,
+    p: &plan::PortPlan,
+    mac: [u8; 6],
+) -> Result<Port<'pool>, RunError> {
+    let id = Port::by_name(eal, &p.tap_name).ok_or_else(|| {
+        RunError::Kernel(format!(
+            "kernel interface {}: DPDK could not create it\n  hint: it needs /dev/net/tun and CAP_NET_ADMIN, and no other interface named {:?} in this network namespace",
+            p.name, p.name
+        ))
+    })?;
+    // The TAP driver takes frames up to 1522 bytes: the kernel's own traffic (ping, health
+    // checks, management) stays within an MTU of 1500 even on jumbo ports.
+    let info = Port::info(eal, id).map_err(dpdk(
+        format!("kernel interface {}", p.name),
+        "see DPDK's log above",
+    ))?;
+    // DPDK checks MTU + Ethernet header + FCS against the largest frame.
+    let largest = u16::try_from(info.max_rx_pktlen.saturating_sub(18)).unwrap_or(u16::MAX);
+    let mtu = p.mtu.min(info.max_mtu).min(largest);
+    let config = PortConfig {
+        rx_queues: 1,
+        tx_queues: 1,
+        rx_desc: plan::KERNEL_DESCRIPTORS,
+        tx_desc: plan::KERNEL_DESCRIPTORS,
+        mtu,
+    };
+    let mut tap = Port::configure(id, &config, pool).map_err(dpdk(
+        format!("kernel interface {}", p.name),
+        "see DPDK's log above",
+    ))?;
+    preflight::setup_kernel_interface(&p.name, mac, p.address, mtu).map_err(RunError::Kernel)?;
+    tap.start().map_err(dpdk(
+        format!("starting kernel interface {}", p.name),
+        "see DPDK's log above",
+    ))?;
+    preflight::kernel_interface_up(&p.name).map_err(RunError::Kernel)?;
+    Ok(tap)
+}
+
+/// A port's TAP device, polled by the control thread.
+struct KernelPort<'port, 'pool> {
+    rx: RxQueue<'port, 'pool>,
+    tx: TxQueue<'port, 'pool>,
+    out: TxBuffer<'pool>,
+}
+
+/// The control thread's ends of a worker's snapshot channels.
+struct WorkerLink {
+    snapshots: Sender<Arc<Snapshot>>,
+    retired: Receiver<Arc<Snapshot>>,
+}
+
+/// What the control loop borrows.
+struct Io<'a, 'pool, 'eal> {
+    eal: &'a Eal,
+    pool: &'pool Mempool<'eal>,
+    mailboxes: &'a [Mailbox<'pool>],
+    links: &'a [WorkerLink],
+    table: &'a FlowTable,
+    stop: &'a AtomicBool,
+    reload: &'a AtomicBool,
+    started: Instant,
+    duration: Option<Duration>,
+    status_interval: Option<Duration>,
+    interactive: bool,
+}
+
+/// A target the control thread keeps in its place in the snapshot's target list (flows name
+/// targets by index), with what deregistration made of it.
+#[derive(Debug, Clone)]
+struct Registered {
+    target: TargetConfig,
+    /// When it was deregistered, on the engine's clock.
+    deregistered_ns: Option<u64>,
+}
+
+/// The control thread's state.
+struct Control {
+    config_path: PathBuf,
+    config: Config,
+    /// Targets in snapshot order: configured ones, then deregistered ones kept in place.
+    registry: Vec<Registered>,
+    device_macs: Vec<[u8; 6]>,
+    clock: Clock,
+    epoch: u64,
+    snapshot: Arc<Snapshot>,
+    resolver: Resolver,
+    totals: Totals,
+    cursor: ExpiryCursor,
+    capacity: usize,
+}
+
+impl Control {
+    fn new(
+        config: Config,
+        plan: &Plan,
+        macs: &[[u8; 6]],
+        clock: Clock,
+        path: &Path,
+    ) -> Result<Self, RunError> {
+        let registry = match &config.role {
+            Role::Gateway(g) => g
+                .targets
+                .iter()
+                .map(|t| Registered {
+                    target: t.clone(),
+                    deregistered_ns: None,
+                })
+                .collect(),
+            Role::Appliance(_) => Vec::new(),
+        };
+        let resolver = Resolver::new();
+        let snapshot = Arc::new(compile_snapshot(&config, &registry, macs, &resolver, 1, 0)?);
+        let mut control = Control {
+            config_path: path.to_owned(),
+            config,
+            registry,
+            device_macs: macs.to_vec(),
+            clock,
+            epoch: 1,
+            snapshot,
+            resolver,
+            totals: Totals::new(plan.worker_cores.len()),
+            cursor: ExpiryCursor::default(),
+            capacity: plan.flow_capacity as usize,
+        };
+        let wanted = control.wanted();
+        control.resolver.set_wanted(&wanted, 0);
+        Ok(control)
+    }
+
+    /// Compiles the current configuration, registry and neighbours into the next snapshot.
+    fn compile(&mut self, now: u64) -> Result<Snapshot, RunError> {
+        self.epoch += 1;
+        compile_snapshot(
+            &self.config,
+            &self.registry,
+            &self.device_macs,
+            &self.resolver,
+            self.epoch,
+            now,
+        )
+    }
+
+    /// The next hops the snapshot needs MACs for that no static entry gives.
+    fn wanted(&self) -> Vec<(u16, Ipv4Addr)> {
+        let snapshot = &self.snapshot;
+        let mut wanted = Vec::new();
+        let mut want = |port: u16, ip: Ipv4Addr| {
+            let Some(info) = snapshot.ports.get(usize::from(port)) else {
+                return;
+            };
+            let hop = if info.on_link(ip) {
+                Some(ip)
+            } else {
+                info.gateway
+            };
+            let Some(hop) = hop else { return };
+            let is_static = self.config.dataplane.ports[usize::from(port)]
+                .neighbors
+                .iter()
+                .any(|n| n.ip == hop);
+            if !is_static && hop != info.address && !wanted.contains(&(port, hop)) {
+                wanted.push((port, hop));
+            }
+        };
+        for (i, port) in snapshot.ports.iter().enumerate() {
+            if let Some(gw) = port.gateway {
+                want(i as u16, gw);
+            }
+        }
+        if let RoleSnapshot::Gateway(g) = &snapshot.role {
+            for t in &g.targets {
+                want(g.target_port, t.ip);
+            }
+            for e in &g.endpoints {
+                want(e.port, e.next_hop);
+            }
+        }
+        wanted
+    }
+
+    /// Compiles and sends a new snapshot to every worker.
+    fn publish(&mut self, io: &Io<'_, '_, '_>, now: u64) {
+        match self.compile(now) {
+            Ok(snapshot) => {
+                self.snapshot = Arc::new(snapshot);
+                for link in io.links {
+                    // The worker takes one per round; a full channel only happens if it
+                    // stalls, and then it gets the next one.
+                    let _ = link.snapshots.try_send(Arc::clone(&self.snapshot));
+                }
+            }
+            Err(e) => eprintln!("sluice: kept snapshot {}: {e}", self.snapshot.epoch),
+        }
+    }
+
+    /// Re-reads the configuration on SIGHUP. A bad file changes nothing; changes to
+    /// `[dataplane]` or the role wait for a restart.
+    #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+    fn reload(&mut self, io: &Io<'_, '_, '_>, now: u64) {
+        let path = self.config_path.clone();
+        let mut new = match sluice_config::load(&path) {
+            Ok(c) => c,
+            Err(d) => {
+                eprintln!("{d}");
+                eprintln!(
+                    "sluice: reload of {}: {} error(s); still running the previous configuration",
+                    path.display(),
+                    d.len()
+                );
+                return;
+            }
+        };
+        if core::mem::discriminant(&new.role) != core::mem::discriminant(&self.config.role) {
+            eprintln!(
+                "sluice: reload of {}: the role cannot change while running; restart sluice",
+                path.display()
+            );
+            return;
+        }
+        if new.dataplane != self.config.dataplane {
+            eprintln!(
+                "sluice: reload of {}: [dataplane] changes take effect at the next restart",
+                path.display()
+            );
+            new.dataplane = self.config.dataplane.clone();
+        }
+        let (mut added, mut removed) = (0, 0);
+        if let Role::Gateway(g) = &new.role {
+            for r in &mut self.registry {
+                let still = g.targets.iter().find(|t| t.ip == r.target.ip);
+                match (still, r.deregistered_ns) {
+                    (Some(t), Some(_)) => {
+                        r.deregistered_ns = None;
+                        r.target = t.clone();
+                        added += 1;
+                    }
+                    (Some(t), None) => r.target = t.clone(),
+                    (None, None) => {
+                        r.deregistered_ns = Some(now);
+                        removed += 1;
+                    }
+                    (None, Some(_)) => {}
+                }
+            }
+            for t in &g.targets {
+                if !self.registry.iter().any(|r| r.target.ip == t.ip) {
+                    self.registry.push(Registered {
+                        target: t.clone(),
+                        deregistered_ns: None,
+                    });
+                    added += 1;
+                }
+            }
+        }
+        self.config = new;
+        self.publish(io, now);
+        let wanted = self.wanted();
+        if self.resolver.set_wanted(&wanted, now) {
+            self.publish(io, now);
+        }
+        println!(
+            "sluice: reloaded {}: snapshot {}, {added} target(s) registered, {removed} deregistered",
+            path.display(),
+            self.snapshot.epoch
+        );
+    }
+
+    /// The control loop; returns when told to stop or the duration is over.
+    fn run_loop<'pool>(&mut self, io: &Io<'_, 'pool, '_>, kernel: &mut [KernelPort<'_, 'pool>]) {
+        let mut next_resolve = Instant::now();
+        let mut next_status = io.status_interval.map(|d| Instant::now() + d);
+        let mut last_sweep = self.clock.ns(io.eal.tsc());
+        let mut next_inject = 0_usize;
+        let mut pending_deregistrations = false;
+        let mut burst: [Option<sluice_dpdk::Mbuf<'pool>>; 64] = [const { None }; 64];
+        loop {
+            if io.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if io.duration.is_some_and(|d| io.started.elapsed() >= d) {
+                break;
+            }
+            let now = self.clock.ns(io.eal.tsc());
+            let mut busy = false;
+            let mut learned = false;
+
+            // Workers -> kernel, reading ARP on the way.
+            for mailbox in io.mailboxes {
+                for _ in 0..QUEUE_DEPTH {
+                    let Some((port, m)) = mailbox.exceptions.pop() else {
+                        break;
+                    };
+                    busy = true;
+                    if let Some((ip, mac)) = neighbors::arp_sender(m.data()) {
+                        learned |= self.resolver.learn(port, ip, mac, now);
+                    }
+                    match kernel.get_mut(usize::from(port)) {
+                        Some(k) => {
+                            if k.out.push(m).is_err() {
+                                self.totals.kernel_drops += 1;
+                            }
+                        }
+                        None => self.totals.kernel_drops += 1,
+                    }
+                }
+            }
+            // Kernel -> workers.
+            for (port, k) in kernel.iter_mut().enumerate() {
+                k.tx.tx_burst(&mut k.out);
+                // What the kernel's queue refuses now is dropped: the kernel retransmits.
+                self.totals.kernel_drops += k.out.clear() as u64;
+                let n = k.rx.rx_burst(&mut burst);
+                for slot in &mut burst[..n] {
+                    let Some(m) = slot.take() else { continue };
+                    busy = true;
+                    next_inject = (next_inject + 1) % io.mailboxes.len();
+                    if io.mailboxes[next_inject]
+                        .inject
+                        .push((port as u16, m))
+                        .is_err()
+                    {
+                        self.totals.kernel_drops += 1;
+                    } else {
+                        self.totals.from_kernel += 1;
+                    }
+                }
+            }
+
+            // ARP requests.
+            if Instant::now() >= next_resolve {
+                next_resolve = Instant::now() + RESOLVER_PERIOD;
+                let mut due = Vec::new();
+                learned |= self.resolver.due(now, &mut due);
+                for (port, ip) in due {
+                    self.send_arp_request(io, port, ip);
+                }
+            }
+            if learned {
+                self.publish(io, now);
+            }
+
+            // Deregistered targets whose delay ended become unused.
+            let delay_over = if let Role::Gateway(g) = &self.config.role {
+                let delay = u64::from(
+                    g.target_group
+                        .attributes
+                        .deregistration_delay_timeout_seconds,
+                ) * 1_000_000_000;
+                self.registry.iter().any(|r| {
+                    r.deregistered_ns
+                        .is_some_and(|t| now.saturating_sub(t) >= delay)
+                })
+            } else {
+                false
+            };
+            if delay_over && !pending_deregistrations {
+                pending_deregistrations = true;
+                self.publish(io, now);
+            } else if !delay_over {
+                pending_deregistrations = false;
+            }
+
+            if io.reload.swap(false, Ordering::Relaxed) {
+                self.reload(io, now);
+            }
+
+            // Reports and retired snapshots.
+            for (w, mailbox) in io.mailboxes.iter().enumerate() {
+                while let Some(mut r) = mailbox.reports.pop() {
+                    self.totals.take(w, &r);
+                    r.burst_cycles.reset();
+                    r.packet_cycles.reset();
+                    let _ = mailbox.free_reports.push(r);
+                }
+            }
+            for link in io.links {
+                while link.retired.try_recv().is_ok() {}
+            }
+
+            // Idle flows, a slice of the table at a time.
+            let elapsed = now.saturating_sub(last_sweep);
+            if elapsed >= 10_000_000 {
+                last_sweep = now;
+                let budget = usize::try_from(
+                    u128::from(elapsed) * self.capacity as u128 / u128::from(SWEEP_PERIOD_NS),
+                )
+                .unwrap_or(usize::MAX)
+                .clamp(1, self.capacity);
+                let snapshot = Arc::clone(&self.snapshot);
+                let expired = io.table.expire(
+                    now,
+                    &mut self.cursor,
+                    budget,
+                    |key| match &snapshot.role {
+                        RoleSnapshot::Gateway(g) => g.attributes.idle_timeout_ns(key),
+                        RoleSnapshot::Appliance(a) => a.idle_timeout_ns(key),
+                    },
+                    |_| {},
+                );
+                self.totals.expired += expired as u64;
+            }
+
+            if let (Some(at), Some(every)) = (next_status, io.status_interval)
+                && Instant::now() >= at
+            {
+                next_status = Some(at + every);
+                self.totals.status(io.table, every, io.interactive);
+            }
+
+            if !busy {
+                std::thread::sleep(CONTROL_NAP);
+            }
+        }
+        if io.interactive {
+            self.totals.end_status_line();
+        }
+    }
+
+    /// Sends a broadcast ARP request for `ip` out of `port`, through worker 0.
+    fn send_arp_request(&mut self, io: &Io<'_, '_, '_>, port: u16, ip: Ipv4Addr) {
+        let Some(info) = self.snapshot.ports.get(usize::from(port)) else {
+            return;
+        };
+        let Some(mut m) = io.pool.alloc() else {
+            self.totals.kernel_drops += 1;
+            return;
+        };
+        // Padded to Ethernet's 60-byte minimum.
+        let Some(frame) = m.append(60) else { return };
+        frame.fill(0);
+        neighbors::write_request(frame, info.mac, info.address, ip);
+        if io.mailboxes[0].inject.push((port, m)).is_err() {
+            self.totals.kernel_drops += 1;
+        }
+    }
+}
+
+/// Compiles `config` with the targets of `registry` (in its order, which flows index) and
+/// the neighbours the resolver learned into snapshot `epoch`.
+fn compile_snapshot(
+    config: &Config,
+    registry: &[Registered],
+    device_macs: &[[u8; 6]],
+    resolver: &Resolver,
+    epoch: u64,
+    now: u64,
+) -> Result<Snapshot, RunError> {
+    let mut config = config.clone();
+    let mut facts = RuntimeFacts::default();
+    for (i, port) in config.dataplane.ports.iter().enumerate() {
+        facts.ports.insert(
+            port.name.clone(),
+            PortFacts {
+                device_mac: device_macs.get(i).map(|m| EthernetAddress(*m)),
+                neighbors: resolver.neighbors(u16::try_from(i).unwrap_or(u16::MAX)),
+            },
+        );
+    }
+    if let Role::Gateway(g) = &mut config.role {
+        let delay_ns = u64::from(
+            g.target_group
+                .attributes
+                .deregistration_delay_timeout_seconds,
+        ) * 1_000_000_000;
+        g.targets = registry.iter().map(|r| r.target.clone()).collect();
+        for r in registry {
+            // Until health checks exist, a registered target is healthy.
+            let (state, since) = match r.deregistered_ns {
+                None => (TargetState::Healthy, None),
+                Some(t) if now.saturating_sub(t) < delay_ns => (TargetState::Draining, Some(t)),
+                Some(t) => (TargetState::Unused, Some(t)),
+            };
+            facts.targets.insert(
+                r.target.ip,
+                TargetFacts {
+                    state,
+                    draining_since_ns: since,
+                },
+            );
+        }
+    }
+    Ok(sluice_config::compile(&config, &facts, epoch)?)
+}

@@ -1,0 +1,219 @@
+//! What the control thread makes of the workers' reports: merged counters and latency, the
+//! periodic status line and the final summary.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use sluice_dpdk::PortStats;
+use sluice_engine::counters::WorkerCounters;
+use sluice_engine::flow_table::FlowTable;
+
+use super::neighbors::Resolver;
+use super::worker::{IoCounters, Report};
+
+/// Everything counted so far.
+#[derive(Debug)]
+pub(crate) struct Totals {
+    /// The latest (cumulative) counters of each worker.
+    workers: Vec<(WorkerCounters, IoCounters)>,
+    burst_cycles: Histogram<u64>,
+    packet_cycles: Histogram<u64>,
+    /// Frames between workers and the kernel dropped on the control thread (full queues).
+    pub(crate) kernel_drops: u64,
+    /// Frames from the kernel handed to workers.
+    pub(crate) from_kernel: u64,
+    /// Flows the control thread's sweep expired.
+    pub(crate) expired: u64,
+    /// Totals at the last status line: rx, tx, drops.
+    last: (u64, u64, u64),
+}
+
+impl Totals {
+    pub(crate) fn new(workers: usize) -> Self {
+        let empty = Report::new();
+        Totals {
+            workers: vec![(WorkerCounters::new(), IoCounters::default()); workers],
+            burst_cycles: empty.burst_cycles.clone(),
+            packet_cycles: empty.packet_cycles.clone(),
+            kernel_drops: 0,
+            from_kernel: 0,
+            expired: 0,
+            last: (0, 0, 0),
+        }
+    }
+
+    /// Takes in a worker's report.
+    pub(crate) fn take(&mut self, worker: usize, report: &Report) {
+        if let Some(slot) = self.workers.get_mut(worker) {
+            slot.0.clone_from(&report.counters);
+            slot.1 = report.io;
+        }
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.burst_cycles.add(&report.burst_cycles);
+        let _ = self.packet_cycles.add(&report.packet_cycles);
+    }
+
+    /// The workers' counters, merged.
+    pub(crate) fn merged(&self) -> (WorkerCounters, IoCounters) {
+        let mut counters = WorkerCounters::new();
+        let mut io = IoCounters::default();
+        for (c, i) in &self.workers {
+            counters.merge(c);
+            io.rx_bursts += i.rx_bursts;
+            io.tx_full += i.tx_full;
+            io.exception_full += i.exception_full;
+            io.injected += i.injected;
+            io.bad_port += i.bad_port;
+            io.sleeps += i.sleeps;
+        }
+        (counters, io)
+    }
+
+    /// Every drop, engine and I/O.
+    fn drops(counters: &WorkerCounters, io: &IoCounters) -> u64 {
+        counters.total_drops() + io.tx_full + io.exception_full + io.bad_port
+    }
+
+    /// Prints the status line: rates since the last one, drops, live flows.
+    pub(crate) fn status(&mut self, table: &FlowTable, every: Duration, interactive: bool) {
+        let (c, io) = self.merged();
+        let drops = Self::drops(&c, &io) + self.kernel_drops;
+        let secs = every.as_secs_f64().max(1e-3);
+        let rx_pps = (c.rx_packets - self.last.0.min(c.rx_packets)) as f64 / secs;
+        let tx_pps = (c.tx_packets - self.last.1.min(c.tx_packets)) as f64 / secs;
+        let new_drops = drops - self.last.2.min(drops);
+        self.last = (c.rx_packets, c.tx_packets, drops);
+        let line = format!(
+            "status: rx {} pps, tx {} pps, drops {new_drops} (total {drops}), flows {}, rx {} pkt, tx {} pkt",
+            rate(rx_pps),
+            rate(tx_pps),
+            table.len(),
+            c.rx_packets,
+            c.tx_packets,
+        );
+        let mut out = std::io::stdout().lock();
+        if interactive {
+            let _ = write!(out, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+
+    /// Ends an interactive status line.
+    #[expect(clippy::print_stdout, reason = "the status line goes to stdout")]
+    pub(crate) fn end_status_line(&self) {
+        println!();
+    }
+
+    /// The final summary.
+    pub(crate) fn render(
+        &self,
+        elapsed: Duration,
+        table: &FlowTable,
+        ports: &[(String, Option<PortStats>)],
+        resolver: &Resolver,
+        tsc_hz: u64,
+    ) -> String {
+        let (c, io) = self.merged();
+        let secs = elapsed.as_secs_f64().max(1e-3);
+        let mut s = String::new();
+        let _ = writeln!(s, "sluice stopped after {secs:.1} s");
+        let _ = writeln!(
+            s,
+            "  rx packets      {} ({} bytes, {} pps average)",
+            c.rx_packets,
+            c.rx_bytes,
+            rate(c.rx_packets as f64 / secs)
+        );
+        let _ = writeln!(
+            s,
+            "  tx packets      {} ({} bytes)",
+            c.tx_packets, c.tx_bytes
+        );
+        let _ = writeln!(
+            s,
+            "  to kernel       {} (from kernel {}, ARP answered {})",
+            c.exception_packets, self.from_kernel, c.arp_replies
+        );
+        let drops = Self::drops(&c, &io) + self.kernel_drops;
+        let _ = writeln!(s, "  dropped         {drops}");
+        for (reason, n) in c.nonzero_drops() {
+            let _ = writeln!(
+                s,
+                "    {:<22} {n:>10}  {}",
+                reason.name(),
+                reason.description()
+            );
+        }
+        for (name, n, what) in [
+            ("tx_full", io.tx_full, "a TX queue stayed full"),
+            (
+                "exception_full",
+                io.exception_full,
+                "the queue to the kernel was full",
+            ),
+            (
+                "kernel_queue_full",
+                self.kernel_drops,
+                "a kernel interface's queue was full",
+            ),
+            ("bad_port", io.bad_port, "a verdict named no port (a bug)"),
+        ] {
+            if n > 0 {
+                let _ = writeln!(s, "    {name:<22} {n:>10}  {what}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  flows           {} live, {} created, {} expired, {} rebalanced, {} TCP resets",
+            table.len(),
+            c.new_flows,
+            self.expired + c.expired_flows,
+            c.rebalanced_flows,
+            c.tcp_resets
+        );
+        let (resolved, wanted) = resolver.resolved();
+        let _ = writeln!(
+            s,
+            "  neighbours      {resolved} of {wanted} resolved ({} ARP requests sent)",
+            resolver.requests_sent
+        );
+        let ns = |cycles: u64| cycles as f64 * 1e9 / tsc_hz.max(1) as f64;
+        if !self.packet_cycles.is_empty() {
+            let _ = writeln!(
+                s,
+                "  latency         per packet p50 {:.0} ns, p99 {:.0} ns, max {:.0} ns; per burst p50 {:.0} ns, p99 {:.0} ns ({} bursts)",
+                ns(self.packet_cycles.value_at_quantile(0.5)),
+                ns(self.packet_cycles.value_at_quantile(0.99)),
+                ns(self.packet_cycles.max()),
+                ns(self.burst_cycles.value_at_quantile(0.5)),
+                ns(self.burst_cycles.value_at_quantile(0.99)),
+                self.burst_cycles.len()
+            );
+        }
+        for (name, stats) in ports {
+            if let Some(p) = stats {
+                let _ = writeln!(
+                    s,
+                    "  port {name:<10} rx {} tx {} missed {} rx errors {} tx errors {} no mbuf {}",
+                    p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors, p.rx_nombuf
+                );
+            }
+        }
+        s
+    }
+}
+
+/// A packet rate for people: 950, 12.3k, 4.56M.
+fn rate(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2}M", pps / 1e6)
+    } else if pps >= 1e4 {
+        format!("{:.1}k", pps / 1e3)
+    } else {
+        format!("{pps:.0}")
+    }
+}
