@@ -1,12 +1,12 @@
-//! The engine's clock: nanoseconds from the time-stamp counter, one multiply and shift.
+//! The engine's clock: nanoseconds from the time-stamp counter (one 128-bit multiply and
+//! divide, once per burst).
 
 /// Converts TSC ticks into the engine's nanoseconds, counted from one second before the
 /// runtime started (so that no flow is ever stamped at 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
     start: u64,
-    /// Nanoseconds per tick, as a 32.32 fixed-point number.
-    mult: u128,
+    hz: u128,
 }
 
 /// Where the clock starts.
@@ -17,19 +17,19 @@ impl Clock {
     pub fn new(hz: u64, start: u64) -> Self {
         Clock {
             start,
-            mult: (1_000_000_000_u128 << 32) / u128::from(hz.max(1)),
+            hz: u128::from(hz.max(1)),
         }
     }
 
     /// The time at tick `tsc`, in nanoseconds.
     pub fn ns(&self, tsc: u64) -> u64 {
         let ticks = u128::from(tsc.saturating_sub(self.start));
-        EPOCH_NS.saturating_add(u64::try_from((ticks * self.mult) >> 32).unwrap_or(u64::MAX))
+        EPOCH_NS.saturating_add(u64::try_from(ticks * 1_000_000_000 / self.hz).unwrap_or(u64::MAX))
     }
 
     /// Ticks in `ns` nanoseconds.
     pub fn ticks(&self, ns: u64) -> u64 {
-        u64::try_from((u128::from(ns) << 32) / self.mult.max(1)).unwrap_or(u64::MAX)
+        u64::try_from(u128::from(ns) * self.hz / 1_000_000_000).unwrap_or(u64::MAX)
     }
 }
 
