@@ -183,12 +183,14 @@ pub(crate) fn mbuf_slots<'a>(slots: &'a mut [Option<Mbuf<'_>>]) -> &'a mut [Opti
 }
 
 impl MbufPtr {
+    #[inline]
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: the handle's invariant: the pointer is valid, and `&self` keeps writers out.
         unsafe { self.0.as_ref() }
     }
 
     /// The first segment's bytes.
+    #[inline]
     pub(crate) fn data(&self) -> &[u8] {
         let m = self.raw();
         // SAFETY: as `rte_pktmbuf_mtod`: a valid mbuf's `data_len` bytes at `buf_addr +
@@ -202,6 +204,7 @@ impl MbufPtr {
     }
 
     /// The first segment's bytes, writable.
+    #[inline]
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
         let m = self.raw();
         let (start, len) = (m.buf_addr.cast::<u8>(), m.data_len);
@@ -211,40 +214,69 @@ impl MbufPtr {
     }
 
     /// Bytes free in front of the data.
+    #[inline]
     pub(crate) fn headroom(&self) -> u16 {
         self.raw().data_off
     }
 
     /// Bytes in the first segment.
+    #[inline]
     pub(crate) fn data_len(&self) -> u16 {
         self.raw().data_len
     }
 
     /// Bytes in the whole chain.
+    #[inline]
     pub(crate) fn pkt_len(&self) -> u32 {
         self.raw().pkt_len
     }
 
     /// Segments in the chain.
+    #[inline]
     pub(crate) fn segments(&self) -> u16 {
         self.raw().nb_segs
     }
 
-    /// `rte_pktmbuf_prepend`; `false` (no change) when the headroom is short.
+    /// `rte_pktmbuf_prepend`, in Rust (no C call per packet); `false` (no change) when the
+    /// headroom is short.
+    #[inline]
     pub(crate) fn prepend(&mut self, len: u16) -> bool {
-        // SAFETY: the mbuf is valid and ours; DPDK checks the headroom and changes nothing on
-        // failure.
-        !unsafe { sys::sluice_rte_pktmbuf_prepend(self.0.as_ptr(), len) }.is_null()
+        // SAFETY: the mbuf is valid and ours (`&mut self`). As DPDK's inline does: the new
+        // bytes come out of the headroom (`data_off` bytes in front of the data inside the
+        // buffer), so the segment stays inside its buffer; `data_len + len` cannot exceed the
+        // buffer's length (a u16) because `len <= data_off`.
+        unsafe {
+            let m = self.0.as_mut();
+            if len > m.data_off {
+                return false;
+            }
+            m.data_off -= len;
+            m.data_len += len;
+            m.pkt_len += u32::from(len);
+        }
+        true
     }
 
-    /// `rte_pktmbuf_adj`; `false` (no change) when the first segment is shorter.
+    /// `rte_pktmbuf_adj`, in Rust; `false` (no change) when the first segment is shorter.
+    #[inline]
     pub(crate) fn adj(&mut self, len: u16) -> bool {
-        // SAFETY: the mbuf is valid and ours; DPDK checks the length and changes nothing on
-        // failure.
-        !unsafe { sys::sluice_rte_pktmbuf_adj(self.0.as_ptr(), len) }.is_null()
+        // SAFETY: the mbuf is valid and ours (`&mut self`). As DPDK's inline does: the first
+        // `len <= data_len` bytes of the segment are given back to the headroom, which keeps
+        // every field within the buffer.
+        unsafe {
+            let m = self.0.as_mut();
+            if len > m.data_len {
+                return false;
+            }
+            m.data_off += len;
+            m.data_len -= len;
+            m.pkt_len -= u32::from(len);
+        }
+        true
     }
 
     /// `rte_pktmbuf_append`; `false` (no change) when the last segment's tailroom is short.
+    #[inline]
     pub(crate) fn append(&mut self, len: u16) -> bool {
         // SAFETY: the mbuf is valid and ours; DPDK checks the tailroom and changes nothing on
         // failure.
@@ -253,6 +285,7 @@ impl MbufPtr {
 
     /// Shortens a one-segment mbuf to `len` bytes; `false` (no change) if it is chained or
     /// shorter already.
+    #[inline]
     pub(crate) fn truncate(&mut self, len: u16) -> bool {
         let m = self.raw();
         if m.nb_segs != 1 || len > m.data_len {
@@ -269,12 +302,12 @@ impl MbufPtr {
     }
 
     /// Prefetches the first cache line of the data.
+    #[inline]
     pub(crate) fn prefetch_data(&self) {
         let m = self.raw();
-        // SAFETY: prefetching is a hint that never faults; the address is inside the buffer.
-        unsafe {
-            sys::sluice_rte_prefetch0(m.buf_addr.cast::<u8>().add(usize::from(m.data_off)).cast())
-        }
+        // SAFETY: `buf_addr + data_off` is inside the mbuf's buffer (a valid mbuf's invariant).
+        let p = unsafe { m.buf_addr.cast::<u8>().add(usize::from(m.data_off)) };
+        prefetch(p);
     }
 }
 
@@ -282,6 +315,23 @@ impl Drop for MbufPtr {
     fn drop(&mut self) {
         // SAFETY: the mbuf is ours and is not used after this.
         unsafe { sys::sluice_rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// Prefetches the cache line at `p` into all cache levels (`rte_prefetch0`), inline on
+/// x86-64 rather than through the shim.
+#[inline]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a prefetch is a hint: it never faults and reads nothing observable, whatever
+        // the address; SSE is part of the x86-64 baseline.
+        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: as above; the shim calls rte_prefetch0.
+        unsafe { sys::sluice_rte_prefetch0(p.cast()) }
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Mbuf<'pool> {
 }
 
 impl Mbuf<'_> {
+    #[inline]
     pub(crate) fn from_ptr(ptr: MbufPtr) -> Self {
         Mbuf {
             ptr,
@@ -27,26 +28,31 @@ impl Mbuf<'_> {
         }
     }
 
+    #[inline]
     pub(crate) fn into_ptr(self) -> MbufPtr {
         self.ptr
     }
 
     /// Bytes in the first segment.
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.ptr.data_len())
     }
 
     /// Whether the first segment holds no bytes.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes in the whole packet (all segments).
+    #[inline]
     pub fn pkt_len(&self) -> u32 {
         self.ptr.pkt_len()
     }
 
     /// How many segments the packet has.
+    #[inline]
     pub fn segments(&self) -> u16 {
         self.ptr.segments()
     }
@@ -55,39 +61,47 @@ impl Mbuf<'_> {
     /// `None` (no change) when the tailroom is short. This is how a frame is written into a
     /// freshly allocated (empty) mbuf. On a chained mbuf the new bytes go to the last
     /// segment, outside the returned view.
+    #[inline]
     pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
         let len = u16::try_from(len).ok()?;
         self.ptr.append(len).then(|| self.ptr.data_mut())
     }
 
     /// Prefetches the first cache line of the data, for a burst's next packets.
+    #[inline]
     pub fn prefetch(&self) {
         self.ptr.prefetch_data();
     }
 }
 
 impl PacketBuf for Mbuf<'_> {
+    #[inline]
     fn data(&self) -> &[u8] {
         self.ptr.data()
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         self.ptr.data_mut()
     }
 
+    #[inline]
     fn headroom(&self) -> usize {
         usize::from(self.ptr.headroom())
     }
 
+    #[inline]
     fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
         let len = u16::try_from(len).ok()?;
         self.ptr.prepend(len).then(|| self.ptr.data_mut())
     }
 
+    #[inline]
     fn adj(&mut self, len: usize) -> bool {
         u16::try_from(len).is_ok_and(|len| self.ptr.adj(len))
     }
 
+    #[inline]
     fn truncate(&mut self, len: usize) -> bool {
         u16::try_from(len).is_ok_and(|len| self.ptr.truncate(len))
     }
