@@ -181,13 +181,42 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
     let mut ports = Vec::with_capacity(plan.ports.len());
     let mut taps = Vec::with_capacity(plan.ports.len());
     let mut macs = Vec::with_capacity(plan.ports.len());
+    let mut port_lines = Vec::with_capacity(plan.ports.len());
     for p in &plan.ports {
         let port = start_port(&eal, &pool, p)?;
         let mac = port.mac().map_err(dpdk(
             format!("port {}: reading its MAC", p.name),
             "the driver reports no MAC; set `mac` on the port",
         ))?;
-        let tap = start_tap(&eal, &pool, p, mac)?;
+        // The engine answers for the configured MAC when there is one (even where the device
+        // cannot take it), and the kernel side must use the same.
+        let tap = start_tap(&eal, &pool, p, p.mac.unwrap_or(mac))?;
+        let link = match port.link() {
+            Ok(l) if l.up => format!(
+                "link up{}",
+                if l.speed_mbps > 0 {
+                    format!(" at {} Mbit/s", l.speed_mbps)
+                } else {
+                    String::new()
+                }
+            ),
+            Ok(_) => "link down".to_owned(),
+            Err(_) => "link unknown".to_owned(),
+        };
+        port_lines.push(format!(
+            "  port {} on {}: MAC {}, {link}; kernel interface {} has {}/{}",
+            p.name,
+            p.device_name,
+            p.mac
+                .unwrap_or(mac)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+            p.name,
+            p.address.0,
+            p.address.1
+        ));
         ports.push(port);
         taps.push(tap);
         macs.push(mac);
@@ -269,6 +298,9 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         if plan.ports.len() == 1 { "" } else { "s" },
         options.config.display()
     );
+    for line in &port_lines {
+        println!("{line}");
+    }
 
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(workers);

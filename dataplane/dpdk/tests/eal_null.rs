@@ -21,6 +21,7 @@ const EAL_ARGS: &[&str] = &[
     "256",
     "--log-level=lib.eal:error",
     "--vdev=net_null0",
+    "--vdev=net_null1",
 ];
 
 /// A client's UDP frame to the gateway's port 0, as the engine's own vectors build it.
@@ -70,21 +71,44 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     );
     let full = pool.available();
 
-    assert_eq!(Port::count(&eal), 1);
+    assert_eq!(Port::count(&eal), 2);
     let info = Port::info(&eal, 0).unwrap();
     assert_eq!(info.driver, "net_null");
     assert!(matches!(
         Port::configure(7, &config(1), &pool),
         Err(DpdkError::NoSuchPort {
             port: 7,
-            available: 1
+            available: 2
         })
     ));
     assert!(matches!(
         Port::configure(0, &config(0), &pool),
         Err(DpdkError::QueueCount { kind: "rx", .. })
     ));
+    // Several RX queues: RSS over IP/TCP/UDP, as far as the device hashes them.
+    // (Port 1: closing a port releases the device for good.)
+    let rss = Port::configure(1, &config(2), &pool).unwrap();
+    let hashed = rss.rss_hash_types();
+    assert_ne!(hashed, 0, "net_null hashes IP, TCP and UDP");
+    assert_eq!(
+        hashed & !info.rss_offloads,
+        0,
+        "only what the device offers"
+    );
+    drop(rss);
+    // Frames of the MTU must fit one mbuf.
+    let jumbo = PortConfig {
+        mtu: 9000,
+        ..config(1)
+    };
+    assert!(matches!(
+        Port::configure(0, &jumbo, &pool),
+        Err(DpdkError::MbufTooSmall { mtu: 9000, .. }) | Err(DpdkError::Mtu { .. })
+    ));
     let mut port = Port::configure(0, &config(1), &pool).unwrap();
+    assert_eq!(port.rss_hash_types(), 0, "one queue, no RSS");
+    let link = port.link().unwrap();
+    assert!(!link.up || link.speed_mbps > 0, "{link:?}");
     assert!(matches!(
         Port::configure(0, &config(1), &pool),
         Err(DpdkError::PortInUse(0))
@@ -160,6 +184,13 @@ fn eal_mempool_port_bursts_and_engine_on_net_null() {
     assert!(burst.iter().all(Option::is_none));
 
     let stats = port.stats().unwrap();
+    let xstats = port.xstats().unwrap();
+    assert!(
+        xstats
+            .iter()
+            .any(|(name, value)| name == "tx_good_packets" && *value == 2),
+        "{xstats:?}"
+    );
     assert_eq!(stats.opackets, 2);
     assert_eq!(stats.ipackets, u64::try_from(n).unwrap());
 
