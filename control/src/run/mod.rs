@@ -497,6 +497,11 @@ fn start_tap<'pool>(
         format!("kernel interface {}", p.name),
         "see DPDK's log above",
     ))?;
+    // Through the driver: it re-applies its own MAC to the interface when the port starts.
+    tap.set_mac(mac).map_err(dpdk(
+        format!("kernel interface {}: setting its MAC", p.name),
+        "see DPDK's log above",
+    ))?;
     preflight::setup_kernel_interface(&p.name, mac, p.address, mtu).map_err(RunError::Kernel)?;
     tap.start().map_err(dpdk(
         format!("starting kernel interface {}", p.name),
