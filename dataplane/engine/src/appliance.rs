@@ -104,10 +104,15 @@ impl FlowRecords {
     /// writer that finds another writer inside leaves the record to it: both hold a header
     /// GWLB just sent for this flow.
     fn store(&self, slot: u32, record: &HeaderRecord) {
+        self.store_words(slot, encode(record));
+    }
+
+    /// [`FlowRecords::store`] of a record already encoded.
+    #[inline]
+    fn store_words(&self, slot: u32, words: [u64; RECORD_WORDS]) {
         let Some(s) = self.slots.get(slot as usize) else {
             return;
         };
-        let words = encode(record);
         let current = s.words[1].load(Ordering::Relaxed);
         let unchanged = current >> 32 != 0
             && current as u32 == words[1] as u32
@@ -174,6 +179,58 @@ fn encode(r: &HeaderRecord) -> [u64; RECORD_WORDS] {
         words[2 + i] = u64::from_be_bytes(b);
     }
     words
+}
+
+/// The record of the GENEVE packet `l3` (from its outer IPv4 header), whose GENEVE header of
+/// `geneve_len` bytes (at most [`MAX_RECORDED_GENEVE`]) starts at `geneve_offset`.
+fn header_record(l3: &[u8], geneve_offset: usize, geneve_len: usize) -> HeaderRecord {
+    let ip = Ipv4Packet::new_unchecked(l3);
+    let mut record = HeaderRecord {
+        gwlb: ip.src_addr(),
+        appliance: ip.dst_addr(),
+        udp_src_port: u16::from_be_bytes([l3[ip.header_len()], l3[ip.header_len() + 1]]),
+        geneve_len,
+        geneve: [0; MAX_RECORDED_GENEVE],
+    };
+    record.geneve[..geneve_len].copy_from_slice(&l3[geneve_offset..geneve_offset + geneve_len]);
+    record
+}
+
+/// `encode(&header_record(..))` read straight from the packet, or `None` when the packet
+/// ends less than [`MAX_RECORDED_GENEVE`] bytes after the GENEVE header's start.
+///
+/// Copying the header into a record and reading it back in words costs a store-forwarding
+/// stall on every packet. The inner packet follows the GENEVE header, so the packet almost
+/// always holds the whole window; bytes past the header are masked to the zeros `encode`
+/// sees.
+#[inline]
+fn encode_packet(
+    l3: &[u8],
+    geneve_offset: usize,
+    geneve_len: usize,
+) -> Option<[u64; RECORD_WORDS]> {
+    let window: &[u8; MAX_RECORDED_GENEVE] = l3
+        .get(geneve_offset..geneve_offset + MAX_RECORDED_GENEVE)?
+        .try_into()
+        .ok()?;
+    let ip = Ipv4Packet::new_unchecked(l3);
+    let udp_src_port = u16::from_be_bytes([l3[ip.header_len()], l3[ip.header_len() + 1]]);
+    let mut words = [0u64; RECORD_WORDS];
+    words[0] = u64::from(ip.src_addr().to_bits()) << 32 | u64::from(ip.dst_addr().to_bits());
+    words[1] = u64::from(udp_src_port) << 16 | geneve_len as u64;
+    for (i, (word, chunk)) in words[2..]
+        .iter_mut()
+        .zip(window.chunks_exact(8))
+        .enumerate()
+    {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(chunk);
+        // How many of the chunk's bytes belong to the header (0 to 8).
+        let kept = geneve_len.saturating_sub(8 * i).min(8) as u32;
+        let mask = u64::MAX.checked_shl(64 - 8 * kept).unwrap_or(0);
+        *word = u64::from_be_bytes(bytes) & mask;
+    }
+    Some(words)
 }
 
 fn decode(words: &[u64; RECORD_WORDS]) -> HeaderRecord {
@@ -249,9 +306,10 @@ impl<'a> Appliance<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        match local::intake(ports, port, packet, &mut self.counters)? {
+        let mut link = LinkLayer::UNREAD;
+        match local::intake(ports, port, packet, &mut self.counters, &mut link)? {
             Intake::Done(verdict) => Ok(verdict),
-            Intake::Geneve { link, src } => {
+            Intake::Geneve(src) => {
                 if !snapshot.is_gwlb_source(src) {
                     return Err(DropReason::GeneveSourceNotAllowed);
                 }
@@ -260,7 +318,7 @@ impl<'a> Appliance<'a> {
                     .ok_or(DropReason::UnknownAttachment)?;
                 self.inspect(snapshot, me, port, &link, packet, now)
             }
-            Intake::Transit(_) => Err(DropReason::NotForUs),
+            Intake::Transit => Err(DropReason::NotForUs),
         }
     }
 
@@ -276,12 +334,14 @@ impl<'a> Appliance<'a> {
         now: u64,
     ) -> Result<Verdict, DropReason> {
         let l3 = link.payload_offset;
+        let mut flow = IpFlow::UNREAD;
+        let mut geneve = GeneveIn::UNREAD;
+        local::geneve_in(&packet.data()[l3..], &mut geneve, &mut flow)?;
         let GeneveIn {
             options,
             geneve_offset,
             inner_offset,
-            flow,
-        } = local::geneve_in(&packet.data()[l3..])?;
+        } = geneve;
         let key = self.flow_of(options.endpoint_id, &flow);
         let hash = key.hash();
         let handle = match self.table.lookup(&key, hash) {
@@ -352,16 +412,12 @@ impl<'a> Appliance<'a> {
             self.records.too_long.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let ip = Ipv4Packet::new_unchecked(l3);
-        let mut record = HeaderRecord {
-            gwlb: ip.src_addr(),
-            appliance: ip.dst_addr(),
-            udp_src_port: u16::from_be_bytes([l3[ip.header_len()], l3[ip.header_len() + 1]]),
-            geneve_len,
-            geneve: [0; MAX_RECORDED_GENEVE],
-        };
-        record.geneve[..geneve_len].copy_from_slice(&l3[geneve_offset..inner_offset]);
-        self.records.store(handle.slot(), &record);
+        match encode_packet(l3, geneve_offset, geneve_len) {
+            Some(words) => self.records.store_words(handle.slot(), words),
+            None => self
+                .records
+                .store(handle.slot(), &header_record(l3, geneve_offset, geneve_len)),
+        }
     }
 }
 
@@ -409,6 +465,30 @@ mod tests {
         );
         assert_eq!(records.load(99), None, "out of range");
         assert_eq!(core::mem::size_of::<RecordSlot>(), 64, "one cache line");
+    }
+
+    #[test]
+    fn words_read_from_the_packet_are_the_encoded_record() {
+        // An outer IPv4 header with options (24 bytes), UDP, then a GENEVE header of varying
+        // length followed by bytes of the inner packet.
+        let mut l3: Vec<u8> = (0..120u8).map(|b| b.wrapping_mul(37) | 1).collect();
+        l3[0] = 0x46;
+        let geneve_offset = 24 + 8;
+        for geneve_len in (8..=MAX_RECORDED_GENEVE).step_by(4) {
+            let expected = encode(&header_record(&l3, geneve_offset, geneve_len));
+            assert_eq!(
+                encode_packet(&l3, geneve_offset, geneve_len),
+                Some(expected),
+                "{geneve_len}"
+            );
+            assert_eq!(
+                decode(&expected),
+                header_record(&l3, geneve_offset, geneve_len)
+            );
+        }
+        // A packet that ends inside the window takes the record path.
+        let short = &l3[..geneve_offset + MAX_RECORDED_GENEVE - 1];
+        assert_eq!(encode_packet(short, geneve_offset, 40), None);
     }
 
     #[test]

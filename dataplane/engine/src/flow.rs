@@ -24,7 +24,7 @@
 //! can craft colliding flows. It only has to spread honest traffic well.
 
 use core::fmt;
-use core::net::{IpAddr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The IP protocol number of TCP.
 const PROTOCOL_TCP: u8 = 6;
@@ -71,8 +71,10 @@ pub struct FlowKey {
     /// 64 bits), the second address (high, low), then `scope << 32 | first_port << 16 |
     /// second_port`. Addresses are read big-endian, so comparing words compares addresses.
     words: [u64; 5],
-    /// The IP protocol number, or 0 in 2-tuple mode.
-    protocol: u8,
+    /// The IP protocol number, or 0 in 2-tuple mode. Held in a full word although it fits a
+    /// byte: the hash reads it as a wider load, and a wide load of a just-stored byte cannot
+    /// be served from the store buffer (a stall on every packet).
+    protocol: u64,
 }
 
 impl Direction {
@@ -101,6 +103,10 @@ impl FlowKey {
         reason = "the arguments are the packet's fields one to one; a struct would only rename them"
     )]
     #[must_use]
+    // Always inlined (it is small: the general case is out of line) so that the key is built in
+    // the caller's registers; returned from a call, its words come back through memory and are
+    // re-read with wider loads than the stores that wrote them, which stalls.
+    #[inline(always)]
     pub fn new(
         scope: u32,
         src: IpAddr,
@@ -124,6 +130,28 @@ impl FlowKey {
         } else {
             protocol
         };
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                Self::new_v4(scope, src, dst, protocol, src_port, dst_port)
+            }
+            _ => Self::new_mapped(scope, src, dst, protocol, src_port, dst_port),
+        }
+    }
+
+    /// [`FlowKey::new`] for any two addresses, with the ports and protocol already reduced to
+    /// what the stickiness keeps.
+    ///
+    /// Kept out of line so that [`FlowKey::new`] stays small enough to inline into the packet
+    /// path, where the IPv4 key is then built in registers instead of returned through memory.
+    #[inline(never)]
+    fn new_mapped(
+        scope: u32,
+        src: IpAddr,
+        dst: IpAddr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> (Self, Direction) {
         let src = (mapped(src), src_port);
         let dst = (mapped(dst), dst_port);
         let (first, second, direction) = if src <= dst {
@@ -139,7 +167,43 @@ impl FlowKey {
                 second.0 as u64,
                 u64::from(scope) << 32 | u64::from(first.1) << 16 | u64::from(second.1),
             ],
-            protocol,
+            protocol: u64::from(protocol),
+        };
+        (key, direction)
+    }
+
+    /// [`FlowKey::new`] for two IPv4 endpoints, with the ports and protocol already reduced
+    /// to what the stickiness keeps: the same key, without 128-bit arithmetic.
+    ///
+    /// An IPv4-mapped address is `::ffff:0:0` plus the IPv4 address, so its high word is 0,
+    /// its low word `0xffff << 32 | address`, and ordering mapped (address, port) pairs is
+    /// ordering `address << 16 | port`.
+    #[inline]
+    fn new_v4(
+        scope: u32,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> (Self, Direction) {
+        const MAPPED: u64 = 0xffff << 32;
+        let src = u64::from(src.to_bits()) << 16 | u64::from(src_port);
+        let dst = u64::from(dst.to_bits()) << 16 | u64::from(dst_port);
+        let (first, second, direction) = if src <= dst {
+            (src, dst, Direction::Forward)
+        } else {
+            (dst, src, Direction::Reverse)
+        };
+        let key = Self {
+            words: [
+                0,
+                MAPPED | first >> 16,
+                0,
+                MAPPED | second >> 16,
+                u64::from(scope) << 32 | (first & 0xffff) << 16 | second & 0xffff,
+            ],
+            protocol: u64::from(protocol),
         };
         (key, direction)
     }
@@ -178,7 +242,7 @@ impl FlowKey {
     /// The IP protocol number, or 0 when the key ignores it (2-tuple mode).
     #[must_use]
     pub const fn protocol(&self) -> u8 {
-        self.protocol
+        self.protocol as u8
     }
 
     /// The (source, destination) endpoints, as (address, port), of a packet of this flow that
@@ -203,11 +267,12 @@ impl FlowKey {
     /// operand that happens to equal its secret does not erase the other operand. Because the
     /// key is canonical, both directions of a flow hash alike.
     #[must_use]
+    #[inline]
     pub const fn hash(&self) -> u64 {
         let [w0, w1, w2, w3, w4] = self.words;
         let x = fold(w0 ^ SECRET[0], w1 ^ SECRET[1]);
         let y = fold(w2 ^ SECRET[2], w3 ^ SECRET[3]);
-        let tail = (self.protocol as u64) << 56 | KEY_LEN;
+        let tail = self.protocol << 56 | KEY_LEN;
         let z = fold(w4 ^ SECRET[4], tail ^ SECRET[0]);
         finalise(fold(x ^ SECRET[1], y ^ z.rotate_left(32)))
     }
@@ -226,7 +291,10 @@ impl FlowKey {
 
     /// Rebuilds a key from words written by [`FlowKey::words`] and its protocol.
     pub(crate) const fn from_words(words: [u64; 5], protocol: u8) -> Self {
-        Self { words, protocol }
+        Self {
+            words,
+            protocol: protocol as u64,
+        }
     }
 }
 
@@ -245,12 +313,14 @@ const SECRET: [u64; 5] = [
 const KEY_LEN: u64 = 41;
 
 /// Multiplies two words to 128 bits and folds the halves together with both operands.
+#[inline]
 const fn fold(a: u64, b: u64) -> u64 {
     let product = (a as u128) * (b as u128);
     a ^ b ^ (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// The SplitMix64 finaliser: a bijection with full avalanche.
+#[inline]
 const fn finalise(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -292,7 +362,7 @@ impl fmt::Debug for FlowKey {
             .field("scope", &self.scope())
             .field("first", &(self.first_addr(), self.first_port()))
             .field("second", &(self.second_addr(), self.second_port()))
-            .field("protocol", &self.protocol)
+            .field("protocol", &self.protocol())
             .finish()
     }
 }
@@ -510,6 +580,56 @@ mod tests {
             (v4(5, 6, 7, 8), 2, v4(1, 2, 3, 4), 1)
         );
         assert_eq!(FlowKey::from_words(*k.words(), k.protocol()), k);
+    }
+
+    #[test]
+    fn the_ipv4_fast_path_builds_the_mapped_key() {
+        // The same pairs written as IPv4-mapped IPv6 go through the general path.
+        let addrs = [
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(192, 168, 255, 1),
+            Ipv4Addr::new(255, 255, 255, 255),
+        ];
+        for &a in &addrs {
+            for &b in &addrs {
+                for ports in [(0, 0), (1, 2), (2, 1), (443, 443), (65535, 0)] {
+                    for protocol in [6, 17, 1] {
+                        for mode in [
+                            Stickiness::FiveTuple,
+                            Stickiness::ThreeTuple,
+                            Stickiness::TwoTuple,
+                        ] {
+                            for fragment in [false, true] {
+                                let fast = FlowKey::new(
+                                    9,
+                                    a.into(),
+                                    b.into(),
+                                    protocol,
+                                    ports.0,
+                                    ports.1,
+                                    mode,
+                                    fragment,
+                                );
+                                let general = FlowKey::new(
+                                    9,
+                                    IpAddr::V6(a.to_ipv6_mapped()),
+                                    IpAddr::V6(b.to_ipv6_mapped()),
+                                    protocol,
+                                    ports.0,
+                                    ports.1,
+                                    mode,
+                                    fragment,
+                                );
+                                assert_eq!(fast, general, "{a} {b} {ports:?} {protocol}");
+                                assert_eq!(fast.0.words, general.0.words);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The golden values of the flow hash and of the entropy port.

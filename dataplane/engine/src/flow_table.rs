@@ -517,10 +517,14 @@ impl FlowTable {
     /// [`FlowKey::hash`], which Maglev needs too, so it is computed once); the table never
     /// recomputes it. Lock-free; never returns an entry of another key.
     #[must_use]
+    #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<Handle> {
-        let window = self.window(key, hash);
-        self.find_in_group(window.groups[0], key, window.identity)
-            .or_else(|| self.find_in_group(window.groups[1], key, window.identity))
+        // Most keys live in their first group (see the module documentation), so the second
+        // group's index is computed only when the first misses.
+        let identity = ctrl::identity(key.protocol(), hash);
+        let first = self.first_group(hash);
+        self.find_in_group(first, key, identity)
+            .or_else(|| self.find_in_group(self.second_group(hash, first), key, identity))
     }
 
     /// Looks up a burst of keys: `found[i]` becomes [`FlowTable::lookup`] of `keys[i]` with
@@ -676,6 +680,7 @@ impl FlowTable {
     /// The flow cookie of a handle: `generation << log2(capacity) | slot`, the generation
     /// masked to the bits left.
     #[must_use]
+    #[inline]
     pub fn cookie(&self, handle: Handle) -> u32 {
         (handle.generation & self.cookie_generation_mask) << self.index_bits | handle.slot
     }
@@ -683,6 +688,7 @@ impl FlowTable {
     /// The live flow a cookie names, in O(1): `None` if its slot holds no live flow or one of
     /// another generation (a stale cookie).
     #[must_use]
+    #[inline]
     pub fn by_cookie(&self, cookie: u32) -> Option<Handle> {
         let slot = (cookie & ((1 << self.index_bits) - 1)) as usize;
         let generation = cookie >> self.index_bits;
@@ -694,6 +700,7 @@ impl FlowTable {
 
     /// The key of a live flow, or `None` if the handle is stale.
     #[must_use]
+    #[inline]
     pub fn key(&self, handle: Handle) -> Option<FlowKey> {
         let word = self.ctrl_of(handle)?.load(Acquire);
         if !handle.is_current(word) {
@@ -704,6 +711,7 @@ impl FlowTable {
 
     /// The value of a live flow, or `None` if the handle is stale.
     #[must_use]
+    #[inline]
     pub fn value(&self, handle: Handle) -> Option<u32> {
         let word = self.ctrl_of(handle)?.load(Acquire);
         if !handle.is_current(word) {
@@ -739,6 +747,7 @@ impl FlowTable {
     /// not keep stealing the slot's cache line from each other. A touch racing the flow's
     /// removal and the slot's reuse may refresh the new flow's time instead, which only delays
     /// its expiry by the age of a just-created flow, that is hardly at all.
+    #[inline]
     pub fn touch(&self, handle: Handle, now: u64) -> bool {
         let Some(control) = self.ctrl_of(handle) else {
             return false;
@@ -796,19 +805,28 @@ impl FlowTable {
     }
 
     /// The window of a key.
+    #[inline]
     fn window(&self, key: &FlowKey, hash: u64) -> Window {
-        let first = hash as usize & self.group_mask;
-        // The second group comes from the top bits of a multiplicative remix, which depend on
-        // every bit of the hash; it must differ from the first so the window has 16 slots.
-        let mut second =
-            (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.group_bits)) as usize;
-        if second == first {
-            second ^= 1;
-        }
+        let first = self.first_group(hash);
         Window {
-            groups: [first, second],
+            groups: [first, self.second_group(hash, first)],
             identity: ctrl::identity(key.protocol(), hash),
         }
+    }
+
+    /// The first group of a key's window.
+    #[inline]
+    const fn first_group(&self, hash: u64) -> usize {
+        hash as usize & self.group_mask
+    }
+
+    /// The second group of a key's window, whose first group is `first`.
+    #[inline]
+    const fn second_group(&self, hash: u64, first: usize) -> usize {
+        // The top bits of a multiplicative remix, which depend on every bit of the hash; it
+        // must differ from the first so the window has 16 slots.
+        let second = (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.group_bits)) as usize;
+        if second == first { second ^ 1 } else { second }
     }
 
     /// Loads a window's control words, finds the key's live entry and notes the empty slots.
@@ -835,6 +853,7 @@ impl FlowTable {
     }
 
     /// Finds the live entry of `key` in one group.
+    #[inline]
     fn find_in_group(&self, group: usize, key: &FlowKey, identity: u64) -> Option<Handle> {
         let words = self.load_group(group);
         self.find_among(group, &words, live_matches(&words, identity), key)
@@ -842,6 +861,7 @@ impl FlowTable {
 
     /// Finds the live entry of `key` among the slots of `group` flagged in `matches`, whose
     /// control words were loaded as `words`.
+    #[inline]
     fn find_among(
         &self,
         group: usize,
@@ -861,6 +881,7 @@ impl FlowTable {
     }
 
     /// Loads a group's eight control words (`Acquire`, so a live word's key is readable).
+    #[inline]
     fn load_group(&self, group: usize) -> [u64; GROUP_SLOTS] {
         self.groups[group].ctrl.each_ref().map(|c| c.load(Acquire))
     }
@@ -1016,6 +1037,7 @@ impl FlowTable {
     /// Reads the key of `slot`, whose control word the caller loaded (with `Acquire` or
     /// stronger) as `word`, and returns it only if the control word is unchanged afterwards:
     /// the seqlock-style check that no removal or reuse tore the read.
+    #[inline]
     fn read_key(&self, slot: usize, word: u64) -> Option<FlowKey> {
         let words = self.slot(slot).key.each_ref().map(|w| w.load(Relaxed));
         // The fence orders the key loads before the re-load: if any of them saw a later
@@ -1038,17 +1060,20 @@ impl FlowTable {
     }
 
     /// The control word of a slot index the table computed itself (always in range).
+    #[inline]
     fn ctrl(&self, slot: usize) -> &AtomicU64 {
         &self.groups[slot >> GROUP_SHIFT].ctrl[slot & (GROUP_SLOTS - 1)]
     }
 
     /// The body of a slot index the table computed or validated itself.
+    #[inline]
     fn slot(&self, slot: usize) -> &Slot {
         &self.groups[slot >> GROUP_SHIFT].slots[slot & (GROUP_SLOTS - 1)]
     }
 
     /// The control word of a handle's slot, or `None` if the handle is out of range (it came
     /// from a larger table).
+    #[inline]
     fn ctrl_of(&self, handle: Handle) -> Option<&AtomicU64> {
         let slot = handle.slot as usize;
         Some(&self.groups.get(slot >> GROUP_SHIFT)?.ctrl[slot & (GROUP_SLOTS - 1)])
@@ -1057,6 +1082,7 @@ impl FlowTable {
 
 /// The live slots among a group's control words whose identity is `identity`, one bit per
 /// slot. Computed without branches, so a hit's position costs no misprediction.
+#[inline]
 fn live_matches(words: &[u64; GROUP_SLOTS], identity: u64) -> u32 {
     let wanted = identity | ctrl::VALID;
     let mut bits = 0;
@@ -1067,6 +1093,7 @@ fn live_matches(words: &[u64; GROUP_SLOTS], identity: u64) -> u32 {
 }
 
 /// The handle of `slot` as described by its (live) control word.
+#[inline]
 const fn handle(slot: usize, word: u64) -> Handle {
     Handle {
         slot: slot as u32,

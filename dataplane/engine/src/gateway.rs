@@ -30,7 +30,7 @@ use crate::maglev::TargetState;
 use crate::packet::PacketBuf;
 use crate::parse::{self, IpFlow, LinkLayer, QuotedFlow};
 use crate::rst;
-use crate::snapshot::{GatewaySnapshot, PortInfo};
+use crate::snapshot::{Endpoint, GatewaySnapshot, PortInfo};
 
 pub use crate::encap::{ENCAP_LEN, OUTER_TTL};
 
@@ -75,14 +75,11 @@ impl<'a> Gateway<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        match local::intake(ports, port, packet, &mut self.counters)? {
+        let mut link = LinkLayer::UNREAD;
+        match local::intake(ports, port, packet, &mut self.counters, &mut link)? {
             Intake::Done(verdict) => Ok(verdict),
-            Intake::Geneve { link, src } => {
-                self.target_return(snapshot, ports, &link, packet, src, now)
-            }
-            Intake::Transit(link) => {
-                self.endpoint_traffic(snapshot, ports, port, &link, packet, now)
-            }
+            Intake::Geneve(src) => self.target_return(snapshot, ports, &link, packet, src, now),
+            Intake::Transit => self.endpoint_traffic(snapshot, ports, port, &link, packet, now),
         }
     }
 
@@ -99,12 +96,18 @@ impl<'a> Gateway<'a> {
         let target = snapshot
             .target_by_ip(src)
             .ok_or(DropReason::GeneveSourceNotAllowed)?;
+        let mut flow = IpFlow::UNREAD;
+        let mut geneve = GeneveIn::UNREAD;
+        local::geneve_in(
+            &packet.data()[link.payload_offset..],
+            &mut geneve,
+            &mut flow,
+        )?;
         let GeneveIn {
             options,
             inner_offset,
-            flow,
             ..
-        } = local::geneve_in(&packet.data()[link.payload_offset..])?;
+        } = geneve;
         let inner_offset = link.payload_offset + inner_offset;
         let handle = self
             .table
@@ -123,10 +126,7 @@ impl<'a> Gateway<'a> {
             return Err(DropReason::WrongEndpoint);
         }
         let (returned, _) = flow_key(snapshot, scope, &flow);
-        let quotes_flow = flow
-            .quoted
-            .is_some_and(|q| quoted_key(snapshot, scope, &q) == key);
-        if returned != key && !quotes_flow {
+        if returned != key && !quotes_flow(snapshot, scope, &flow, &key) {
             return Err(DropReason::CookieFlowMismatch);
         }
         let out = ports
@@ -179,38 +179,102 @@ impl<'a> Gateway<'a> {
         if !endpoint.available {
             return Err(DropReason::EndpointNotAvailable);
         }
-        let flow = parse::ip_flow(&packet.data()[link.payload_offset..])?;
+        let mut flow = IpFlow::UNREAD;
+        parse::read_ip_flow(&packet.data()[link.payload_offset..], &mut flow)?;
         if flow.len > gwlb::MAX_INNER_LEN {
             return Err(DropReason::InnerTooLarge);
         }
-        // An ICMP error follows the flow of the packet it quotes, when that flow exists.
-        let quoted = flow.quoted.and_then(|q| {
-            let key = quoted_key(snapshot, u32::from(scope), &q);
-            let hash = key.hash();
-            self.table.lookup(&key, hash).map(|h| (key, hash, h))
-        });
-        let (key, hash, handle) = match quoted {
-            Some(found) => found,
-            None => {
-                let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
-                let hash = key.hash();
-                match self.table.lookup(&key, hash) {
-                    Some(handle) => (key, hash, handle),
-                    None => match self.new_flow(snapshot, &key, hash, &flow, now) {
-                        Ok(handle) => (key, hash, handle),
-                        Err(DropReason::TcpNoFlow) if snapshot.attributes.reset_on_idle_timeout => {
-                            return self.reset_sender(ports, port, link, packet, &flow);
-                        }
-                        Err(reason) => return Err(reason),
-                    },
-                }
-            }
+        let packet_in = PacketIn {
+            ports,
+            port,
+            link,
+            endpoint,
+            flow: &flow,
+            now,
         };
-        let target_index = match self.steer(snapshot, handle, &key, now) {
+        // An ICMP error follows the flow of the packet it quotes, when that flow exists.
+        if let Some(quoted) = flow.quoted
+            && let Some((key, hash, handle)) = self.quoted_flow(snapshot, scope, &quoted)
+        {
+            return self.forward(snapshot, &packet_in, packet, &key, hash, handle);
+        }
+        // Each outcome calls `forward` itself rather than returning the key to a common tail:
+        // a key merged from several paths goes through memory and is copied with wide loads
+        // of narrow stores, which stalls (see `parse::read_ip_flow`).
+        let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
+        let hash = key.hash();
+        match self.table.lookup(&key, hash) {
+            Some(handle) => self.forward(snapshot, &packet_in, packet, &key, hash, handle),
+            None => self.first_packet(snapshot, &packet_in, packet, &key, hash),
+        }
+    }
+
+    /// The live flow an ICMP error's quoted packet belongs to, if any.
+    #[cold]
+    #[inline(never)]
+    fn quoted_flow(
+        &self,
+        snapshot: &GatewaySnapshot,
+        scope: u16,
+        quoted: &QuotedFlow,
+    ) -> Option<(FlowKey, u64, Handle)> {
+        let key = quoted_key(snapshot, u32::from(scope), quoted);
+        let hash = key.hash();
+        self.table.lookup(&key, hash).map(|h| (key, hash, h))
+    }
+
+    /// A packet of no known flow: creates the flow (or answers a TCP packet that may not
+    /// create one with a reset, when configured) and forwards the packet.
+    #[cold]
+    #[inline(never)]
+    fn first_packet<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        packet_in: &PacketIn<'_>,
+        packet: &mut P,
+        key: &FlowKey,
+        hash: u64,
+    ) -> Result<Verdict, DropReason> {
+        let flow = packet_in.flow;
+        match self.new_flow(snapshot, key, hash, flow, packet_in.now) {
+            Ok(handle) => self.forward(snapshot, packet_in, packet, key, hash, handle),
+            Err(DropReason::TcpNoFlow) if snapshot.attributes.reset_on_idle_timeout => self
+                .reset_sender(
+                    packet_in.ports,
+                    packet_in.port,
+                    packet_in.link,
+                    packet,
+                    flow,
+                ),
+            Err(reason) => Err(reason),
+        }
+    }
+
+    /// Sends a packet of a known flow on to the flow's target, encapsulated (or resets or
+    /// drops it, as [`Gateway::steer`] decides).
+    #[inline]
+    fn forward<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        packet_in: &PacketIn<'_>,
+        packet: &mut P,
+        key: &FlowKey,
+        hash: u64,
+        handle: Handle,
+    ) -> Result<Verdict, DropReason> {
+        let PacketIn {
+            ports,
+            port,
+            link,
+            endpoint,
+            flow,
+            now,
+        } = *packet_in;
+        let target_index = match self.steer(snapshot, handle, key, now) {
             Steer::Target(target) => target,
             Steer::Reset if flow.is_tcp() && !flow.is_fragment => {
                 self.table.remove(handle);
-                return self.reset_sender(ports, port, link, packet, &flow);
+                return self.reset_sender(ports, port, link, packet, flow);
             }
             // Only TCP can be reset: other flows stay where they were (GWLB's default).
             Steer::Reset => self
@@ -268,6 +332,7 @@ impl<'a> Gateway<'a> {
     ///   it; otherwise it stays (GWLB's default `no_rebalance`);
     /// - draining past the delay, or unused (deregistered): `rebalance` moves it,
     ///   `send_tcp_reset.on_deregistration` resets it, otherwise it stays until it idles out.
+    #[inline]
     fn steer(
         &mut self,
         snapshot: &GatewaySnapshot,
@@ -398,6 +463,10 @@ impl<'a> Gateway<'a> {
 }
 
 /// The flow key of a packet under the snapshot's stickiness, scoped by its endpoint.
+///
+/// Always inlined: returned from a call, the key's words come back through memory and are
+/// re-read with wider loads than the stores that wrote them, which stalls the store buffer.
+#[inline(always)]
 fn flow_key(
     snapshot: &GatewaySnapshot,
     scope: u32,
@@ -415,6 +484,14 @@ fn flow_key(
     )
 }
 
+/// Whether a packet is an ICMP error quoting a packet of the flow `key`.
+#[cold]
+#[inline(never)]
+fn quotes_flow(snapshot: &GatewaySnapshot, scope: u32, flow: &IpFlow, key: &FlowKey) -> bool {
+    flow.quoted
+        .is_some_and(|q| quoted_key(snapshot, scope, &q) == *key)
+}
+
 /// The flow key of the packet an ICMP error quotes.
 fn quoted_key(snapshot: &GatewaySnapshot, scope: u32, q: &QuotedFlow) -> FlowKey {
     FlowKey::new(
@@ -428,6 +505,23 @@ fn quoted_key(snapshot: &GatewaySnapshot, scope: u32, q: &QuotedFlow) -> FlowKey
         q.is_fragment,
     )
     .0
+}
+
+/// A received packet's facts that the steps after the flow lookup need.
+#[derive(Clone, Copy)]
+struct PacketIn<'p> {
+    /// The ports.
+    ports: &'p [PortInfo],
+    /// The port it arrived on.
+    port: u16,
+    /// Its link layer.
+    link: &'p LinkLayer,
+    /// The endpoint attachment it arrived on.
+    endpoint: &'p Endpoint,
+    /// Its IP flow.
+    flow: &'p IpFlow,
+    /// The time, nanoseconds.
+    now: u64,
 }
 
 /// Where an existing flow's packet goes.

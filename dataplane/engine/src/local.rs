@@ -63,37 +63,38 @@ impl Verdict {
 pub(crate) enum Intake {
     /// Settled here: an ARP request answered, or own-address traffic for the kernel.
     Done(Verdict),
-    /// GENEVE addressed to the port's own address, from `src`.
-    Geneve {
-        /// The frame's link layer.
-        link: LinkLayer,
-        /// The outer source address.
-        src: Ipv4Addr,
-    },
+    /// GENEVE addressed to the port's own address, from this outer source address.
+    Geneve(Ipv4Addr),
     /// An IP packet addressed to someone else (transit for the gateway).
-    Transit(LinkLayer),
+    Transit,
 }
 
 /// What every pipeline does first with a frame received on `port`: check it is addressed to
 /// the port, answer ARP for its address, hand own-address traffic that is not GENEVE to the
 /// kernel, and tell GENEVE to the port from transit traffic.
+///
+/// The frame's link layer goes to `link`, where the pipeline reads it next: returned inside
+/// the result, it would be copied with wide loads of just-stored narrow fields, which stalls
+/// (see [`parse::read_ip_flow`]).
+#[inline]
 pub(crate) fn intake<P: PacketBuf>(
     ports: &[PortInfo],
     port: u16,
     packet: &mut P,
     counters: &mut WorkerCounters,
+    link: &mut LinkLayer,
 ) -> Result<Intake, DropReason> {
     let me = ports
         .get(usize::from(port))
         .ok_or(DropReason::UnknownAttachment)?;
-    let link = our_frame(me, packet.data())?;
+    our_frame(me, packet.data(), link)?;
     match link.ethertype {
-        EtherType::Arp => answer_arp(me, port, &link, packet, counters).map(Intake::Done),
+        EtherType::Arp => answer_arp(me, port, link, packet, counters).map(Intake::Done),
         EtherType::Ipv4 | EtherType::Ipv6 => Ok(
             match own_traffic(&packet.data()[link.payload_offset..], me.address)? {
-                Some(OwnTraffic::Geneve(src)) => Intake::Geneve { link, src },
+                Some(OwnTraffic::Geneve(src)) => Intake::Geneve(src),
                 Some(OwnTraffic::Other) => Intake::Done(Verdict::Exception { port }),
-                None => Intake::Transit(link),
+                None => Intake::Transit,
             },
         ),
         _ => Err(DropReason::UnsupportedEtherType),
@@ -101,16 +102,19 @@ pub(crate) fn intake<P: PacketBuf>(
 }
 
 /// Reads a frame's link layer and checks it is addressed to the port (or broadcast).
-fn our_frame(me: &PortInfo, frame: &[u8]) -> Result<LinkLayer, DropReason> {
-    let link = parse::link_layer(frame)?;
+#[inline]
+fn our_frame(me: &PortInfo, frame: &[u8], link: &mut LinkLayer) -> Result<(), DropReason> {
+    parse::read_link_layer(frame, link)?;
     if link.dst != me.mac && !link.dst.is_broadcast() {
         return Err(DropReason::NotOurMac);
     }
-    Ok(link)
+    Ok(())
 }
 
 /// Answers an ARP request for the port's address in place; other ARP about the address
 /// (replies the control thread's resolver waits for) goes to the exception path.
+#[cold]
+#[inline(never)]
 fn answer_arp<P: PacketBuf>(
     me: &PortInfo,
     port: u16,
@@ -165,6 +169,7 @@ enum OwnTraffic {
 
 /// Classifies an IP packet (`l3`) addressed to `own`; `None` if it is not addressed to it
 /// (IPv6 never is: own addresses are IPv4).
+#[inline]
 fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Result<Option<OwnTraffic>, DropReason> {
     if l3.first().map(|b| b >> 4) != Some(4) {
         return Ok(None);
@@ -183,7 +188,7 @@ fn own_traffic(l3: &[u8], own: Ipv4Addr) -> Result<Option<OwnTraffic>, DropReaso
     }))
 }
 
-/// An incoming GWLB GENEVE packet, checked.
+/// The headers of an incoming GWLB GENEVE packet, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GeneveIn {
     /// The GWLB options.
@@ -192,14 +197,32 @@ pub(crate) struct GeneveIn {
     pub geneve_offset: usize,
     /// Where the inner packet starts, from the start of the outer IP header.
     pub inner_offset: usize,
-    /// The inner packet's flow.
-    pub flow: IpFlow,
+}
+
+impl GeneveIn {
+    /// A placeholder for [`geneve_in`] to overwrite.
+    pub(crate) const UNREAD: GeneveIn = GeneveIn {
+        options: GwlbOptions {
+            endpoint_id: 0,
+            attachment_id: 0,
+            flow_cookie: 0,
+        },
+        geneve_offset: 0,
+        inner_offset: 0,
+    };
 }
 
 /// Reads and checks the GENEVE packet in the outer IPv4 packet `l3`: UDP, GENEVE version 0,
 /// protocol type IPv4 or IPv6 and matching the inner packet, the three GWLB options, an inner
-/// packet that parses and is at most 8,500 bytes.
-pub(crate) fn geneve_in(l3: &[u8]) -> Result<GeneveIn, DropReason> {
+/// packet that parses and is at most 8,500 bytes. The headers go to `geneve` and the inner
+/// packet's flow to `flow`, where the caller reads them (see [`parse::read_ip_flow`] for why
+/// they are not returned); on error both may hold partial facts.
+#[inline]
+pub(crate) fn geneve_in(
+    l3: &[u8],
+    geneve_in: &mut GeneveIn,
+    flow: &mut IpFlow,
+) -> Result<(), DropReason> {
     let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
     let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::MalformedTransport)?;
     let geneve =
@@ -210,26 +233,100 @@ pub(crate) fn geneve_in(l3: &[u8]) -> Result<GeneveIn, DropReason> {
     if !matches!(geneve.protocol_type(), EtherType::Ipv4 | EtherType::Ipv6) {
         return Err(DropReason::GeneveNotIp);
     }
-    let options = GwlbOptions::parse(geneve.options_iter()).map_err(|_| {
-        // Tell a broken option list (GENEVE's fault) from wrong GWLB options.
-        if geneve.options_iter().any(|o| o.is_err()) {
-            DropReason::MalformedGeneve
-        } else {
-            DropReason::GwlbOptionsInvalid
-        }
-    })?;
-    let flow = parse::ip_flow(geneve.payload())?;
+    match canonical_options(geneve.options()) {
+        Some(options) => geneve_in.options = options,
+        None => geneve_in.options = gwlb_options(&geneve)?,
+    }
+    parse::read_ip_flow(geneve.payload(), flow)?;
     if (geneve.protocol_type() == EtherType::Ipv6) != flow.src.is_ipv6() {
         return Err(DropReason::GeneveNotIp);
     }
     if flow.len > gwlb::MAX_INNER_LEN {
         return Err(DropReason::InnerTooLarge);
     }
-    let geneve_offset = ip.header_len() + sluice_wire::udp::HEADER_LEN;
-    Ok(GeneveIn {
-        options,
-        geneve_offset,
-        inner_offset: geneve_offset + geneve.header_len(),
-        flow,
+    geneve_in.geneve_offset = ip.header_len() + sluice_wire::udp::HEADER_LEN;
+    geneve_in.inner_offset = geneve_in.geneve_offset + geneve.header_len();
+    Ok(())
+}
+
+/// The GWLB options when they are in GWLB's canonical layout, which GWLB always sends
+/// (`gwlb-spec.md` §1.2): exactly the three options, in order, reserved bits zero.
+///
+/// [`GwlbOptions::parse`] checks this layout first too, but it is out of reach of inlining
+/// in another crate and returns its result through memory, which the caller then copies
+/// with wide loads of narrow stores (a store-forwarding stall on every packet). This check
+/// accepts nothing that `GwlbOptions::parse` rejects and reads the same values; anything
+/// else goes to [`gwlb_options`].
+#[inline]
+fn canonical_options(options: &[u8]) -> Option<GwlbOptions> {
+    /// The three option headers: class 0x0108, type 1, 2 or 3, length 2, 2 or 1 words.
+    const HEADERS: [(usize, [u8; 4]); 3] = [
+        (0, [0x01, 0x08, 0x01, 0x02]),
+        (12, [0x01, 0x08, 0x02, 0x02]),
+        (24, [0x01, 0x08, 0x03, 0x01]),
+    ];
+    let options: &[u8; gwlb::OPTIONS_LEN] = options.try_into().ok()?;
+    // Constant offsets into a fixed-size array: no bounds checks survive.
+    let bytes = |at: usize| -> [u8; 8] {
+        let mut word = [0; 8];
+        word.copy_from_slice(&options[at..at + 8]);
+        word
+    };
+    if HEADERS
+        .iter()
+        .any(|(at, header)| options[*at..*at + 4] != header[..])
+    {
+        return None;
+    }
+    let cookie = bytes(24);
+    Some(GwlbOptions {
+        endpoint_id: u64::from_be_bytes(bytes(4)),
+        attachment_id: u64::from_be_bytes(bytes(16)),
+        flow_cookie: u32::from_be_bytes([cookie[4], cookie[5], cookie[6], cookie[7]]),
     })
+}
+
+/// The GWLB options of any GENEVE packet, by the generic walk.
+#[cold]
+#[inline(never)]
+fn gwlb_options(geneve: &GenevePacket<&[u8]>) -> Result<GwlbOptions, DropReason> {
+    GwlbOptions::parse(geneve.options_iter()).map_err(|_| {
+        // Tell a broken option list (GENEVE's fault) from wrong GWLB options.
+        if geneve.options_iter().any(|o| o.is_err()) {
+            DropReason::MalformedGeneve
+        } else {
+            DropReason::GwlbOptionsInvalid
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_wire::geneve::GeneveOptions;
+
+    use super::*;
+
+    /// The fast path agrees with the wire crate's parser on GWLB's layout and leaves every
+    /// other layout (a changed header byte, a missing or extra option) to it.
+    #[test]
+    fn canonical_options_agree_with_the_walk() {
+        let options = GwlbOptions {
+            endpoint_id: 0x0123_4567_89ab_cdef,
+            attachment_id: 0xfedc_ba98_7654_3210,
+            flow_cookie: 0xdead_beef,
+        };
+        let mut bytes = [0u8; gwlb::OPTIONS_LEN];
+        options.emit(&mut bytes).unwrap();
+        assert_eq!(canonical_options(&bytes), Some(options));
+        assert_eq!(GwlbOptions::parse(GeneveOptions::new(&bytes)), Ok(options));
+        for at in (0..4).chain(12..16).chain(24..28) {
+            let mut changed = bytes;
+            changed[at] ^= 0x10;
+            assert_eq!(canonical_options(&changed), None, "header byte {at}");
+        }
+        assert_eq!(canonical_options(&bytes[..24]), None);
+        let mut longer = [0u8; gwlb::OPTIONS_LEN + 4];
+        longer[..gwlb::OPTIONS_LEN].copy_from_slice(&bytes);
+        assert_eq!(canonical_options(&longer), None);
+    }
 }

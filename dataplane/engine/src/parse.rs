@@ -35,8 +35,17 @@ pub struct LinkLayer {
 
 /// Reads the Ethernet header and at most one 802.1Q tag.
 pub fn link_layer(frame: &[u8]) -> Result<LinkLayer, DropReason> {
+    let mut link = LinkLayer::UNREAD;
+    read_link_layer(frame, &mut link)?;
+    Ok(link)
+}
+
+/// [`link_layer`] into a link layer the caller holds (see [`read_ip_flow`] for why); on error
+/// `link` holds partial facts.
+#[inline]
+pub(crate) fn read_link_layer(frame: &[u8], link: &mut LinkLayer) -> Result<(), DropReason> {
     let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::MalformedEthernet)?;
-    let mut link = LinkLayer {
+    *link = LinkLayer {
         dst: eth.dst_addr(),
         src: eth.src_addr(),
         vlan: None,
@@ -53,7 +62,18 @@ pub fn link_layer(frame: &[u8]) -> Result<LinkLayer, DropReason> {
             return Err(DropReason::MalformedEthernet);
         }
     }
-    Ok(link)
+    Ok(())
+}
+
+impl LinkLayer {
+    /// A placeholder for [`read_link_layer`] to overwrite.
+    pub(crate) const UNREAD: LinkLayer = LinkLayer {
+        dst: EthernetAddress([0; 6]),
+        src: EthernetAddress([0; 6]),
+        vlan: None,
+        ethertype: EtherType::Unknown(0),
+        payload_offset: 0,
+    };
 }
 
 /// The flow facts of one IP packet.
@@ -102,6 +122,20 @@ pub struct QuotedFlow {
 }
 
 impl IpFlow {
+    /// A placeholder for [`read_ip_flow`] to overwrite.
+    pub(crate) const UNREAD: IpFlow = IpFlow {
+        src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        protocol: IpProtocol::Unknown(255),
+        src_port: 0,
+        dst_port: 0,
+        is_fragment: false,
+        tcp_flags: None,
+        len: 0,
+        l4_offset: 0,
+        quoted: None,
+    };
+
     /// Whether this is a TCP packet that may open a flow: SYN without ACK.
     pub fn is_tcp_syn(&self) -> bool {
         self.tcp_flags
@@ -116,18 +150,32 @@ impl IpFlow {
 
 /// Reads the flow of an IPv4 or IPv6 packet (version from the first nibble).
 pub fn ip_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
+    let mut flow = IpFlow::UNREAD;
+    read_ip_flow(packet, &mut flow)?;
+    Ok(flow)
+}
+
+/// [`ip_flow`] into a flow the caller holds; on error `flow` holds partial facts.
+///
+/// This is the packet path's form: inlined (with the IPv4 and TCP/UDP parts), it writes each
+/// fact once where the caller keeps it. Returned through a `Result`, the large flow would be
+/// copied with wide loads of its narrow fields just written, and such loads cannot be served
+/// from the store buffer: a stall of a dozen cycles per copy, on every packet.
+#[inline]
+pub(crate) fn read_ip_flow(packet: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
     match packet.first().map(|b| b >> 4) {
-        Some(4) => ipv4_flow(packet),
-        Some(6) => ipv6_flow(packet),
+        Some(4) => ipv4_flow(packet, flow),
+        Some(6) => ipv6_flow(packet, flow),
         _ => Err(DropReason::MalformedIp),
     }
 }
 
-fn ipv4_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
+#[inline]
+fn ipv4_flow(packet: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| DropReason::MalformedIp)?;
     let protocol = ip.protocol();
     let is_fragment = ip.is_fragment();
-    let mut flow = IpFlow {
+    *flow = IpFlow {
         src: IpAddr::V4(ip.src_addr()),
         dst: IpAddr::V4(ip.dst_addr()),
         protocol,
@@ -140,15 +188,15 @@ fn ipv4_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
         quoted: None,
     };
     if ip.frag_offset() == 0 {
-        transport(ip.payload(), &mut flow)?;
+        transport(ip.payload(), flow)?;
     }
-    Ok(flow)
+    Ok(())
 }
 
-fn ipv6_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
+fn ipv6_flow(packet: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
     let ip = Ipv6Packet::new_checked(packet).map_err(|_| DropReason::MalformedIp)?;
     let upper = ipv6::upper_layer(&ip).map_err(|_| DropReason::MalformedIp)?;
-    let mut flow = IpFlow {
+    *flow = IpFlow {
         src: IpAddr::V6(ip.src_addr()),
         dst: IpAddr::V6(ip.dst_addr()),
         protocol: upper.protocol,
@@ -162,13 +210,17 @@ fn ipv6_flow(packet: &[u8]) -> Result<IpFlow, DropReason> {
     };
     if upper.has_header() {
         let l4 = ip.payload().get(upper.offset..).unwrap_or(&[]);
-        transport(l4, &mut flow)?;
+        transport(l4, flow)?;
     }
-    Ok(flow)
+    Ok(())
 }
 
 /// Reads ports (and TCP flags) from the first bytes of a transport header. Only the first
 /// eight bytes (ports) or the TCP fixed header are needed, so a first fragment works too.
+///
+/// TCP and UDP are the packet path's common case and stay inline; ICMP errors, which quote
+/// another packet, are read out of line.
+#[inline]
 fn transport(l4: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
     match flow.protocol {
         IpProtocol::Tcp => {
@@ -182,7 +234,18 @@ fn transport(l4: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
             flow.src_port = u16::from_be_bytes([ports[0], ports[1]]);
             flow.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
         }
-        IpProtocol::Icmp if !flow.is_fragment => {
+        IpProtocol::Icmp | IpProtocol::Icmpv6 if !flow.is_fragment => icmp(l4, flow)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The ICMP part of [`transport`]: an error message's quoted flow.
+#[cold]
+#[inline(never)]
+fn icmp(l4: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
+    match flow.protocol {
+        IpProtocol::Icmp => {
             let icmp = Icmpv4Packet::new_checked(l4).map_err(|_| DropReason::MalformedTransport)?;
             if let Ok(quoted) = icmp.quoted_ipv4() {
                 let (src_port, dst_port) = icmp.quoted_ports().unwrap_or((0, 0));
@@ -196,7 +259,7 @@ fn transport(l4: &[u8], flow: &mut IpFlow) -> Result<(), DropReason> {
                 });
             }
         }
-        IpProtocol::Icmpv6 if !flow.is_fragment => {
+        IpProtocol::Icmpv6 => {
             let icmp = Icmpv6Packet::new_checked(l4).map_err(|_| DropReason::MalformedTransport)?;
             if let Ok(quoted) = icmp.quoted_ipv6() {
                 let upper = ipv6::upper_layer(&quoted).ok();
