@@ -382,7 +382,21 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
     let port_stats: Vec<_> = ports
         .iter()
         .zip(&plan.ports)
-        .map(|(port, p)| (p.name.clone(), port.stats().ok()))
+        .map(|(port, p)| {
+            // The driver's own counters of trouble, where it has any to report.
+            let trouble = port
+                .xstats()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(name, value)| {
+                    *value > 0
+                        && ["error", "miss", "drop", "nombuf", "discard"]
+                            .iter()
+                            .any(|w| name.contains(w))
+                })
+                .collect();
+            (p.name.clone(), port.stats().ok(), trouble)
+        })
         .collect();
     print!(
         "{}",
@@ -562,6 +576,8 @@ struct Control {
     totals: Totals,
     cursor: ExpiryCursor,
     capacity: usize,
+    /// Workers the latest snapshot could not be sent to yet (their channel was full).
+    unsent: Vec<bool>,
 }
 
 impl Control {
@@ -594,6 +610,7 @@ impl Control {
             epoch: 1,
             snapshot,
             resolver,
+            unsent: vec![false; plan.worker_cores.len()],
             totals: Totals::new(plan.worker_cores.len()),
             cursor: ExpiryCursor::default(),
             capacity: plan.flow_capacity as usize,
@@ -659,13 +676,22 @@ impl Control {
         match self.compile(now) {
             Ok(snapshot) => {
                 self.snapshot = Arc::new(snapshot);
-                for link in io.links {
-                    // The worker takes one per round; a full channel only happens if it
-                    // stalls, and then it gets the next one.
-                    let _ = link.snapshots.try_send(Arc::clone(&self.snapshot));
-                }
+                self.unsent.clear();
+                self.unsent.resize(io.links.len(), true);
+                self.send_snapshot(io);
             }
             Err(e) => eprintln!("sluice: kept snapshot {}: {e}", self.snapshot.epoch),
+        }
+    }
+
+    /// Sends the latest snapshot to every worker that has not got it yet. A worker takes one
+    /// per round, so its channel is full only while it stalls; it is then sent again on the
+    /// next round of the control loop, so that no worker stays on an old epoch.
+    fn send_snapshot(&mut self, io: &Io<'_, '_, '_>) {
+        for (link, unsent) in io.links.iter().zip(self.unsent.iter_mut()) {
+            if *unsent && link.snapshots.try_send(Arc::clone(&self.snapshot)).is_ok() {
+                *unsent = false;
+            }
         }
     }
 
@@ -851,6 +877,9 @@ impl Control {
             }
             for link in io.links {
                 while link.retired.try_recv().is_ok() {}
+            }
+            if self.unsent.contains(&true) {
+                self.send_snapshot(io);
             }
 
             // Idle flows, a slice of the table at a time.

@@ -113,7 +113,7 @@ impl Totals {
         &self,
         elapsed: Duration,
         table: &FlowTable,
-        ports: &[(String, Option<PortStats>)],
+        ports: &[(String, Option<PortStats>, Vec<(String, u64)>)],
         resolver: &Resolver,
         tsc_hz: u64,
     ) -> String {
@@ -194,13 +194,16 @@ impl Totals {
                 self.burst_cycles.len()
             );
         }
-        for (name, stats) in ports {
+        for (name, stats, trouble) in ports {
             if let Some(p) = stats {
                 let _ = writeln!(
                     s,
                     "  port {name:<10} rx {} tx {} missed {} rx errors {} tx errors {} no mbuf {}",
                     p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors, p.rx_nombuf
                 );
+            }
+            for (xname, value) in trouble {
+                let _ = writeln!(s, "    {xname:<28} {value:>10}  (driver counter)");
             }
         }
         s
