@@ -395,7 +395,11 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
                             .any(|w| name.contains(w))
                 })
                 .collect();
-            (p.name.clone(), port.stats().ok(), trouble)
+            summary::PortReport {
+                name: p.name.clone(),
+                stats: port.stats().ok(),
+                trouble,
+            }
         })
         .collect();
     print!(

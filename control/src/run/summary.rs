@@ -13,6 +13,17 @@ use sluice_engine::flow_table::FlowTable;
 use super::neighbors::Resolver;
 use super::worker::{IoCounters, Report};
 
+/// A port's counters at the end of a run.
+#[derive(Debug)]
+pub(crate) struct PortReport {
+    /// The port's name.
+    pub(crate) name: String,
+    /// `rte_eth_stats`, when the driver gave them.
+    pub(crate) stats: Option<PortStats>,
+    /// The driver's non-zero error, miss and drop counters (xstats).
+    pub(crate) trouble: Vec<(String, u64)>,
+}
+
 /// Everything counted so far.
 #[derive(Debug)]
 pub(crate) struct Totals {
@@ -113,7 +124,7 @@ impl Totals {
         &self,
         elapsed: Duration,
         table: &FlowTable,
-        ports: &[(String, Option<PortStats>, Vec<(String, u64)>)],
+        ports: &[PortReport],
         resolver: &Resolver,
         tsc_hz: u64,
     ) -> String {
@@ -194,7 +205,12 @@ impl Totals {
                 self.burst_cycles.len()
             );
         }
-        for (name, stats, trouble) in ports {
+        for PortReport {
+            name,
+            stats,
+            trouble,
+        } in ports
+        {
             if let Some(p) = stats {
                 let _ = writeln!(
                     s,
