@@ -1,6 +1,9 @@
 //! A poll-mode worker: pinned to its core, registered with EAL, owning one RX and one TX
 //! queue of every port. Per burst: rx -> engine -> tx, with what TX does not take kept for
-//! the next round and dropped (counted) once it has waited longer than [`DRAIN_NS`].
+//! the next round and dropped (counted) once it has waited longer than [`DRAIN_NS`]. The
+//! engine gets the whole burst in one call (its flow-table misses overlap) when the flow
+//! table is larger than a cache holds, else one packet at a time (see
+//! [`STAGING_PAYS_ABOVE_BYTES`]).
 //!
 //! Nothing here allocates, locks or logs once the loop runs: bursts fill a fixed array, TX
 //! buffers and queues were sized at start, and the control thread is reached through
@@ -15,6 +18,7 @@ use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
 use sluice_dpdk::{Eal, Mbuf, RxQueue, TxBuffer, TxQueue};
 use sluice_engine::appliance::{Appliance, FlowRecords};
+use sluice_engine::burst::STAGING_PAYS_ABOVE_BYTES;
 use sluice_engine::counters::WorkerCounters;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
@@ -146,6 +150,16 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Whether bursts go to the engine whole: only when the flow table is too large for the
+    /// caches, where overlapping its misses outweighs the cost of staging.
+    fn stages_bursts(&self) -> bool {
+        let table = match self {
+            Pipeline::Gateway(g) => g.table,
+            Pipeline::Appliance(a) => a.table,
+        };
+        table.memory_bytes() > STAGING_PAYS_ABOVE_BYTES
+    }
+
     /// Runs one frame through the pipeline. A snapshot of the other role (which the control
     /// thread never sends: reloads cannot change the role) passes nothing.
     fn process(
@@ -163,6 +177,28 @@ impl<'a> Pipeline<'a> {
                 Some(a.process(s, &snapshot.ports, port, packet, now))
             }
             _ => None,
+        }
+    }
+
+    /// Runs a burst of frames through the pipeline, a verdict per frame into `verdicts`
+    /// (`None` for an empty slot). A snapshot of the other role (which the control thread
+    /// never sends: reloads cannot change the role) passes nothing.
+    fn process_burst(
+        &mut self,
+        snapshot: &Snapshot,
+        port: u16,
+        packets: &mut [Option<Mbuf<'_>>],
+        now: u64,
+        verdicts: &mut [Option<Verdict>],
+    ) {
+        match (self, &snapshot.role) {
+            (Pipeline::Gateway(g), RoleSnapshot::Gateway(s)) => {
+                g.process_burst(s, &snapshot.ports, port, packets, now, verdicts);
+            }
+            (Pipeline::Appliance(a), RoleSnapshot::Appliance(s)) => {
+                a.process_burst(s, &snapshot.ports, port, packets, now, verdicts);
+            }
+            _ => verdicts.fill(None),
         }
     }
 }
@@ -205,6 +241,8 @@ impl Worker<'_, '_> {
     pub fn run(mut self) {
         let burst = self.burst.clamp(1, MAX_BURST);
         let mut pkts: [Option<Mbuf<'_>>; MAX_BURST] = [const { None }; MAX_BURST];
+        let mut verdicts: [Option<Verdict>; MAX_BURST] = [None; MAX_BURST];
+        let staged = self.pipeline.stages_bursts();
         let mut out: Vec<TxBuffer<'_>> = (0..self.tx.len())
             .map(|_| TxBuffer::with_capacity(2 * burst + INJECT_PER_ROUND))
             .collect();
@@ -233,18 +271,36 @@ impl Worker<'_, '_> {
                 io.rx_bursts += 1;
                 let start = self.eal.tsc();
                 let now = self.clock.ns(start);
-                for i in 0..n {
-                    if let Some(next) = pkts.get(i + 2).and_then(Option::as_ref) {
-                        next.prefetch();
+                // `port` < number of ports <= u16::MAX (checked when the plan was made).
+                if staged {
+                    // The engine's first stage reads every frame of the burst before it
+                    // looks any flow up: start all their loads now.
+                    for m in pkts[..n].iter().flatten() {
+                        m.prefetch();
                     }
-                    let Some(mut m) = pkts[i].take() else {
+                    self.pipeline.process_burst(
+                        &self.snapshot,
+                        port as u16,
+                        &mut pkts[..n],
+                        now,
+                        &mut verdicts[..n],
+                    );
+                } else {
+                    for i in 0..n {
+                        if let Some(next) = pkts.get(i + 2).and_then(Option::as_ref) {
+                            next.prefetch();
+                        }
+                        verdicts[i] = match pkts[i].as_mut() {
+                            Some(m) => self.pipeline.process(&self.snapshot, port as u16, m, now),
+                            None => None,
+                        };
+                    }
+                }
+                for (slot, verdict) in pkts[..n].iter_mut().zip(&verdicts[..n]) {
+                    let Some(m) = slot.take() else {
                         continue;
                     };
-                    // `port` < number of ports <= u16::MAX (checked when the plan was made).
-                    let verdict = self
-                        .pipeline
-                        .process(&self.snapshot, port as u16, &mut m, now);
-                    match verdict {
+                    match *verdict {
                         Some(Verdict::Transmit { port: to }) => {
                             match out.get_mut(usize::from(to)) {
                                 Some(buf) => {

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p sluice-engine --bench pipeline` (ns/packet medians). Each iteration
 //! copies a ~100-byte frame into a reused buffer (as a NIC fills an mbuf) and processes it.
+//! The `_burst` variants do the same for bursts of [`BURST`] frames through the burst forms
+//! (`process_burst`), and report the time per packet too.
 
 #![expect(
     clippy::unwrap_used,
@@ -12,6 +14,7 @@
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice_engine::flow_table::FlowTable;
@@ -20,6 +23,41 @@ use sluice_engine::packet::{HeapPacket, PacketBuf};
 use sluice_engine::snapshot::{GatewaySnapshot, PortInfo};
 use sluice_engine::testkit::{SEC, mac, simple_lab};
 use sluice_wire::ethernet::EthernetAddress;
+
+/// Frames per burst in the `_burst` variants: the runtime's default burst size.
+const BURST: usize = 32;
+
+/// Criterion's `iter_custom` body for a burst form: `iters` packets in bursts of [`BURST`]
+/// (`run(first, burst)` fills and processes one burst, starting at sample `first`), timed
+/// together and reported per packet.
+fn per_packet(iters: u64, mut run: impl FnMut(usize)) -> Duration {
+    let bursts = iters.div_ceil(BURST as u64);
+    let start = Instant::now();
+    for b in 0..bursts {
+        run((b as usize * BURST) & 4095);
+    }
+    // The last burst may run past `iters`: scale to what was asked.
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (bursts * BURST as u64) as f64)
+}
+
+/// Buffers for one burst, as the runtime's mbufs: reused, refilled per burst.
+fn burst_buffers() -> (Vec<Option<HeapPacket>>, Vec<Option<Verdict>>) {
+    (
+        (0..BURST).map(|_| Some(HeapPacket::new(&[]))).collect(),
+        vec![None; BURST],
+    )
+}
+
+/// Copies `frames[first..first + BURST]` into the burst's buffers.
+fn fill(packets: &mut [Option<HeapPacket>], frames: &[Vec<u8>], first: usize) {
+    for (slot, frame) in packets.iter_mut().zip(&frames[first..first + BURST]) {
+        if let Some(p) = slot {
+            p.reset(frame);
+        }
+    }
+}
 
 fn setup() -> (Vec<PortInfo>, GatewaySnapshot) {
     simple_lab(10)
@@ -95,6 +133,25 @@ fn bench_gateway(c: &mut Criterion) {
                 i = (i + 1) & 4095;
                 packet.reset(&returns[i]);
                 black_box(gw.process(&snapshot, &ports, 1, &mut packet, 2 * SEC))
+            })
+        });
+        let (mut burst, mut verdicts) = burst_buffers();
+        group.bench_function(BenchmarkId::new("encap_established_burst", flows), |b| {
+            b.iter_custom(|iters| {
+                per_packet(iters, |first| {
+                    fill(&mut burst, &sample, first);
+                    gw.process_burst(&snapshot, &ports, 0, &mut burst, 2 * SEC, &mut verdicts);
+                    black_box(&verdicts);
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("decap_return_burst", flows), |b| {
+            b.iter_custom(|iters| {
+                per_packet(iters, |first| {
+                    fill(&mut burst, &returns, first);
+                    gw.process_burst(&snapshot, &ports, 1, &mut burst, 2 * SEC, &mut verdicts);
+                    black_box(&verdicts);
+                })
             })
         });
     }
@@ -183,6 +240,23 @@ fn bench_appliance(c: &mut Criterion) {
                 i = (i + 1) & 4095;
                 packet.reset(&sample[i]);
                 black_box(app.process(&app_snapshot, &app_ports, 0, &mut packet, 2 * SEC))
+            })
+        });
+        let (mut burst, mut verdicts) = burst_buffers();
+        group.bench_function(BenchmarkId::new("return_established_burst", flows), |b| {
+            b.iter_custom(|iters| {
+                per_packet(iters, |first| {
+                    fill(&mut burst, &sample, first);
+                    app.process_burst(
+                        &app_snapshot,
+                        &app_ports,
+                        0,
+                        &mut burst,
+                        2 * SEC,
+                        &mut verdicts,
+                    );
+                    black_box(&verdicts);
+                })
             })
         });
     }

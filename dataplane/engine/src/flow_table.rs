@@ -698,6 +698,15 @@ impl FlowTable {
             .then(|| handle(slot, word))
     }
 
+    /// Whether a handle still names a live flow: the entry [`FlowTable::lookup`] of its key
+    /// would return, since a key has at most one live entry.
+    #[must_use]
+    #[inline]
+    pub fn is_live(&self, handle: Handle) -> bool {
+        self.ctrl_of(handle)
+            .is_some_and(|control| handle.is_current(control.load(Acquire)))
+    }
+
     /// The key of a live flow, or `None` if the handle is stale.
     #[must_use]
     #[inline]

@@ -14,6 +14,9 @@
 //!
 //! Everything else addressed to an own address goes to the exception path (the kernel);
 //! ARP requests for own addresses are answered in place.
+//!
+//! [`Gateway::process_burst`] does the same for a burst, with the flow-table lookups of the
+//! burst overlapped (see [`crate::burst`]).
 
 use core::net::Ipv4Addr;
 
@@ -21,6 +24,7 @@ use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetR
 use sluice_wire::gwlb::{self, GwlbOptions};
 use sluice_wire::vlan::{VlanHeader, VlanRepr};
 
+use crate::burst::{CHUNK, Chunk, Lookups};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{FlowKey, entropy_port_for_hash};
 use crate::flow_table::{FlowTable, Handle, InsertError};
@@ -41,6 +45,8 @@ pub struct Gateway<'a> {
     pub table: &'a FlowTable,
     /// This worker's counters.
     pub counters: WorkerCounters,
+    /// Stage one's output for [`Gateway::process_burst`], reused from chunk to chunk.
+    chunk: Option<Box<Chunk<Staged>>>,
 }
 
 impl<'a> Gateway<'a> {
@@ -49,6 +55,7 @@ impl<'a> Gateway<'a> {
         Gateway {
             table,
             counters: WorkerCounters::new(),
+            chunk: Some(Chunk::new(Staged::Empty)),
         }
     }
 
@@ -65,6 +72,148 @@ impl<'a> Gateway<'a> {
         let rx_len = packet.data().len();
         let result = self.classify(snapshot, ports, port, packet, now);
         Verdict::counted(result, &mut self.counters, rx_len, packet.data().len())
+    }
+
+    /// Processes a burst of frames received on `port` at time `now` as [`Gateway::process`]
+    /// would one after the other, with the same verdicts, frames, counters and flows, and
+    /// writes each frame's verdict to the same index of `verdicts`: `None` for an empty slot,
+    /// which is skipped. Slots past the shorter of the two slices are left alone.
+    ///
+    /// The flow-table lookups of up to [`CHUNK`] frames are made together, so that their cache
+    /// misses overlap (see [`crate::burst`]); nothing allocates.
+    pub fn process_burst<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packets: &mut [Option<P>],
+        now: u64,
+        verdicts: &mut [Option<Verdict>],
+    ) {
+        // Taken out for the burst so that the pipeline's methods can borrow `self`; it is
+        // missing only if a panic unwound through an earlier burst.
+        let mut chunk = self
+            .chunk
+            .take()
+            .unwrap_or_else(|| Chunk::new(Staged::Empty));
+        let Chunk {
+            links,
+            flows,
+            geneves,
+            staged,
+            rx_lens,
+            lookups,
+        } = &mut *chunk;
+        for (packets, verdicts) in packets.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
+            // Stage one: every frame parsed, every endpoint flow's key hashed and staged.
+            lookups.clear();
+            for (k, slot) in packets.iter_mut().enumerate() {
+                staged[k] = match slot {
+                    Some(packet) => {
+                        rx_lens[k] = packet.data().len();
+                        self.stage(
+                            snapshot,
+                            ports,
+                            port,
+                            packet,
+                            &mut links[k],
+                            &mut flows[k],
+                            &mut geneves[k],
+                            lookups,
+                        )
+                        .unwrap_or_else(|reason| Staged::Settled(Err(reason)))
+                    }
+                    None => Staged::Empty,
+                };
+            }
+            // Stage two: every lookup at once, and every return's cookie read.
+            lookups.run(self.table);
+            for (stage, geneve) in staged.iter_mut().zip(geneves.iter()).take(packets.len()) {
+                if let Staged::Return { handle, .. } = stage {
+                    *handle = self.table.by_cookie(geneve.options.flow_cookie);
+                }
+            }
+            // Stage three: every frame finished, in order, against the table as it is now.
+            for (k, (slot, verdict)) in packets.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+                let Some(packet) = slot else {
+                    *verdict = None;
+                    continue;
+                };
+                let (link, flow) = (&links[k], &flows[k]);
+                let result = match staged[k] {
+                    // Stage one staged every frame; an empty slot stays empty.
+                    Staged::Empty => continue,
+                    Staged::Settled(result) => result,
+                    Staged::Endpoint { scope, lookup } => self.endpoint_finish(
+                        snapshot,
+                        ports,
+                        port,
+                        link,
+                        packet,
+                        flow,
+                        scope,
+                        lookups.key(lookup),
+                        lookups.hash(lookup),
+                        lookups.current(self.table, lookup),
+                        now,
+                    ),
+                    Staged::Return { target, handle } => {
+                        let geneve = &geneves[k];
+                        let handle = match handle {
+                            Some(handle) if self.table.is_live(handle) => Some(handle),
+                            _ => self.table.by_cookie(geneve.options.flow_cookie),
+                        };
+                        self.return_finish(
+                            snapshot, ports, link, packet, target, geneve, flow, handle, now,
+                        )
+                    }
+                };
+                *verdict = Some(Verdict::counted(
+                    result,
+                    &mut self.counters,
+                    rx_lens[k],
+                    packet.data().len(),
+                ));
+            }
+        }
+        self.chunk = Some(chunk);
+    }
+
+    /// Stage one of [`Gateway::process_burst`] for one frame: what [`Gateway::classify`] does
+    /// up to the flow table.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the slots stage one fills, each in its own array"
+    )]
+    #[inline]
+    fn stage<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        link: &mut LinkLayer,
+        flow: &mut IpFlow,
+        geneve: &mut GeneveIn,
+        lookups: &mut Lookups,
+    ) -> Result<Staged, DropReason> {
+        match local::intake(ports, port, packet, &mut self.counters, link)? {
+            Intake::Done(verdict) => Ok(Staged::Settled(Ok(verdict))),
+            Intake::Geneve(src) => {
+                let target = return_intake(snapshot, link, packet, src, geneve, flow)?;
+                Ok(Staged::Return {
+                    target,
+                    handle: None,
+                })
+            }
+            Intake::Transit => {
+                let scope = endpoint_intake(snapshot, port, link, packet, flow)?;
+                let (key, _) = flow_key(snapshot, u32::from(scope), flow);
+                let hash = key.hash();
+                let lookup = lookups.push(key, hash);
+                Ok(Staged::Endpoint { scope, lookup })
+            }
+        }
     }
 
     fn classify<P: PacketBuf>(
@@ -93,26 +242,37 @@ impl<'a> Gateway<'a> {
         src: Ipv4Addr,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        let target = snapshot
-            .target_by_ip(src)
-            .ok_or(DropReason::GeneveSourceNotAllowed)?;
         let mut flow = IpFlow::UNREAD;
         let mut geneve = GeneveIn::UNREAD;
-        local::geneve_in(
-            &packet.data()[link.payload_offset..],
-            &mut geneve,
-            &mut flow,
-        )?;
-        let GeneveIn {
-            options,
-            inner_offset,
-            ..
-        } = geneve;
-        let inner_offset = link.payload_offset + inner_offset;
-        let handle = self
-            .table
-            .by_cookie(options.flow_cookie)
-            .ok_or(DropReason::UnknownCookie)?;
+        let target = return_intake(snapshot, link, packet, src, &mut geneve, &mut flow)?;
+        let handle = self.table.by_cookie(geneve.options.flow_cookie);
+        self.return_finish(
+            snapshot, ports, link, packet, target, &geneve, &flow, handle, now,
+        )
+    }
+
+    /// The return path from the flow the cookie names (`handle`, [`FlowTable::by_cookie`]
+    /// of the cookie now) on: the flow checks, then the decapsulation.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts stage one read, passed where they are kept"
+    )]
+    #[inline]
+    fn return_finish<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        link: &LinkLayer,
+        packet: &mut P,
+        target: u16,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        handle: Option<Handle>,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let options = &geneve.options;
+        let inner_offset = link.payload_offset + geneve.inner_offset;
+        let handle = handle.ok_or(DropReason::UnknownCookie)?;
         if self.table.value(handle) != Some(u32::from(target)) {
             return Err(DropReason::WrongTarget);
         }
@@ -125,8 +285,8 @@ impl<'a> Gateway<'a> {
         if endpoint.id != options.endpoint_id {
             return Err(DropReason::WrongEndpoint);
         }
-        let (returned, _) = flow_key(snapshot, scope, &flow);
-        if returned != key && !quotes_flow(snapshot, scope, &flow, &key) {
+        let (returned, _) = flow_key(snapshot, scope, flow);
+        if returned != key && !quotes_flow(snapshot, scope, flow, &key) {
             return Err(DropReason::CookieFlowMismatch);
         }
         let out = ports
@@ -172,24 +332,47 @@ impl<'a> Gateway<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        let scope = snapshot
-            .endpoint_at(port, link.vlan)
-            .ok_or(DropReason::UnknownAttachment)?;
-        let endpoint = &snapshot.endpoints[usize::from(scope)];
-        if !endpoint.available {
-            return Err(DropReason::EndpointNotAvailable);
-        }
         let mut flow = IpFlow::UNREAD;
-        parse::read_ip_flow(&packet.data()[link.payload_offset..], &mut flow)?;
-        if flow.len > gwlb::MAX_INNER_LEN {
-            return Err(DropReason::InnerTooLarge);
-        }
+        let scope = endpoint_intake(snapshot, port, link, packet, &mut flow)?;
+        let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
+        let hash = key.hash();
+        let found = self.table.lookup(&key, hash);
+        self.endpoint_finish(
+            snapshot, ports, port, link, packet, &flow, scope, &key, hash, found, now,
+        )
+    }
+
+    /// Endpoint traffic from the flow lookup on (`found` is [`FlowTable::lookup`] of `key`
+    /// now): the flow an ICMP error quotes, else the packet's own flow, found or created.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts stage one read, passed where they are kept"
+    )]
+    #[inline]
+    fn endpoint_finish<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        link: &LinkLayer,
+        packet: &mut P,
+        flow: &IpFlow,
+        scope: u16,
+        key: &FlowKey,
+        hash: u64,
+        found: Option<Handle>,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let endpoint = snapshot
+            .endpoints
+            .get(usize::from(scope))
+            .ok_or(DropReason::UnknownAttachment)?;
         let packet_in = PacketIn {
             ports,
             port,
             link,
             endpoint,
-            flow: &flow,
+            flow,
             now,
         };
         // An ICMP error follows the flow of the packet it quotes, when that flow exists.
@@ -201,11 +384,9 @@ impl<'a> Gateway<'a> {
         // Each outcome calls `forward` itself rather than returning the key to a common tail:
         // a key merged from several paths goes through memory and is copied with wide loads
         // of narrow stores, which stalls (see `parse::read_ip_flow`).
-        let (key, _) = flow_key(snapshot, u32::from(scope), &flow);
-        let hash = key.hash();
-        match self.table.lookup(&key, hash) {
-            Some(handle) => self.forward(snapshot, &packet_in, packet, &key, hash, handle),
-            None => self.first_packet(snapshot, &packet_in, packet, &key, hash),
+        match found {
+            Some(handle) => self.forward(snapshot, &packet_in, packet, key, hash, handle),
+            None => self.first_packet(snapshot, &packet_in, packet, key, hash),
         }
     }
 
@@ -462,6 +643,48 @@ impl<'a> Gateway<'a> {
     }
 }
 
+/// Endpoint traffic up to its flow key: the endpoint attachment the frame arrived on (its
+/// scope), which must be available, and the inner packet's flow, read into `flow`.
+#[inline]
+fn endpoint_intake<P: PacketBuf>(
+    snapshot: &GatewaySnapshot,
+    port: u16,
+    link: &LinkLayer,
+    packet: &P,
+    flow: &mut IpFlow,
+) -> Result<u16, DropReason> {
+    let scope = snapshot
+        .endpoint_at(port, link.vlan)
+        .ok_or(DropReason::UnknownAttachment)?;
+    let endpoint = &snapshot.endpoints[usize::from(scope)];
+    if !endpoint.available {
+        return Err(DropReason::EndpointNotAvailable);
+    }
+    parse::read_ip_flow(&packet.data()[link.payload_offset..], flow)?;
+    if flow.len > gwlb::MAX_INNER_LEN {
+        return Err(DropReason::InnerTooLarge);
+    }
+    Ok(scope)
+}
+
+/// The return path up to the flow cookie: the registered target that sent the GENEVE packet
+/// (from `src`), and its headers and inner flow, checked and read into `geneve` and `flow`.
+#[inline]
+fn return_intake<P: PacketBuf>(
+    snapshot: &GatewaySnapshot,
+    link: &LinkLayer,
+    packet: &P,
+    src: Ipv4Addr,
+    geneve: &mut GeneveIn,
+    flow: &mut IpFlow,
+) -> Result<u16, DropReason> {
+    let target = snapshot
+        .target_by_ip(src)
+        .ok_or(DropReason::GeneveSourceNotAllowed)?;
+    local::geneve_in(&packet.data()[link.payload_offset..], geneve, flow)?;
+    Ok(target)
+}
+
 /// The flow key of a packet under the snapshot's stickiness, scoped by its endpoint.
 ///
 /// Always inlined: returned from a call, the key's words come back through memory and are
@@ -522,6 +745,29 @@ struct PacketIn<'p> {
     flow: &'p IpFlow,
     /// The time, nanoseconds.
     now: u64,
+}
+
+/// What stage one of [`Gateway::process_burst`] left of a frame for stage three.
+#[derive(Debug, Clone, Copy)]
+enum Staged {
+    /// No frame in the slot.
+    Empty,
+    /// Decided already: ARP, the kernel's traffic, or a drop.
+    Settled(Result<Verdict, DropReason>),
+    /// Endpoint traffic of this endpoint (scope), whose lookup is staged at this index.
+    Endpoint {
+        /// The endpoint's index.
+        scope: u16,
+        /// The index of its lookup in the chunk's [`Lookups`].
+        lookup: usize,
+    },
+    /// A return from this target; stage two reads the flow its cookie names.
+    Return {
+        /// The target's index.
+        target: u16,
+        /// [`FlowTable::by_cookie`] of the cookie, as stage two found it.
+        handle: Option<Handle>,
+    },
 }
 
 /// Where an existing flow's packet goes.

@@ -13,12 +13,14 @@
 //! - [`parse`]: the link layer and IP flow facts of a frame, read once.
 //! - [`packet`]: the in-place packet buffer contract ([`packet::PacketBuf`]).
 //! - [`gateway`]: the load balancer's pipeline.
+//! - [`burst`]: how the pipelines process a burst with its flow-table lookups overlapped.
 //! - [`appliance`]: the pipeline of the appliance behind a GWLB, with per-flow header records.
 //! - [`counters`]: drop reasons and per-worker counters.
 
 #![forbid(unsafe_code)]
 
 pub mod appliance;
+pub mod burst;
 pub mod counters;
 pub mod encap;
 pub mod flow;

@@ -1,5 +1,6 @@
 //! The packet path never allocates: an instrumented global allocator watches the gateway
-//! process new flows, established flows, returns, resets and drops.
+//! process new flows, established flows, returns, resets and drops, one packet at a time and
+//! in bursts, and the appliance answer its flows both ways too.
 //!
 //! This file is its own test binary, so the allocator counts nothing but this test.
 
@@ -58,6 +59,11 @@ fn gateway_allocates_nothing() {
     let mut packet = HeapPacket::new(&[0; 2048]);
     let mut returned = vec![0u8; 2048];
     let mut verdicts = [0usize; 3];
+    // A burst longer than a chunk, in buffers sized before the region starts.
+    let mut burst: Vec<Option<HeapPacket>> = (0..100)
+        .map(|_| Some(HeapPacket::new(&[0; 2048])))
+        .collect();
+    let mut burst_verdicts = vec![None; burst.len()];
 
     let region = Region::new(GLOBAL);
     for round in 0..4u64 {
@@ -91,10 +97,26 @@ fn gateway_allocates_nothing() {
             verdicts[2] += 1;
         }
     }
+    // Established flows, new flows and resets in bursts.
+    for round in 0..4u64 {
+        for (i, slot) in burst.iter_mut().enumerate() {
+            let frames = [&acks, &strays, &syns][i % 3];
+            if let Some(p) = slot {
+                p.reset(&frames[i % 64]);
+            }
+        }
+        let now = (round + 5) * SEC;
+        gw.process_burst(&snapshot, &ports, 0, &mut burst, now, &mut burst_verdicts);
+        assert!(
+            burst_verdicts
+                .iter()
+                .all(|v| matches!(v, Some(Verdict::Transmit { .. })))
+        );
+    }
     let stats = region.change();
     assert_eq!(verdicts, [512, 256, 256]);
     assert_eq!(gw.counters.new_flows, 64);
-    assert_eq!(gw.counters.tcp_resets, 256);
+    assert_eq!(gw.counters.tcp_resets, 256 + 4 * 33);
     assert_eq!(
         (stats.allocations, stats.reallocations),
         (0, 0),
@@ -140,6 +162,10 @@ fn appliance_allocates_nothing() {
     let records = FlowRecords::new(1024);
     let mut app = Appliance::new(&app_table, &records);
     let mut transmitted = 0;
+    let mut burst: Vec<Option<HeapPacket>> = (0..requests.len())
+        .map(|_| Some(HeapPacket::new(&[0; 2048])))
+        .collect();
+    let mut burst_verdicts = vec![None; burst.len()];
 
     let region = Region::new(GLOBAL);
     for round in 0..4u64 {
@@ -154,6 +180,25 @@ fn appliance_allocates_nothing() {
             );
             transmitted += usize::from(v == Verdict::Transmit { port: 0 });
         }
+    }
+    for round in 0..4u64 {
+        for (slot, request) in burst.iter_mut().zip(&requests) {
+            if let Some(p) = slot {
+                p.reset(request);
+            }
+        }
+        app.process_burst(
+            &app_snapshot,
+            &appliance_ports,
+            0,
+            &mut burst,
+            (round + 5) * SEC,
+            &mut burst_verdicts,
+        );
+        transmitted += burst_verdicts
+            .iter()
+            .filter(|v| **v == Some(Verdict::Transmit { port: 0 }))
+            .count();
     }
     let stats = region.change();
     // Only requests to the first target's address are the appliance's (one address).
