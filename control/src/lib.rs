@@ -3,11 +3,14 @@
 //! It holds what the binary's subcommands do, so that integration tests and fuzz targets can
 //! call the same code: reading captures ([`capture`]), decoding packets layer by layer with
 //! knowledge of GWLB's GENEVE options ([`decode`]), running the engine's pipeline over a
-//! capture without DPDK ([`simulate`]), and the DPDK runtime of `sluice run` ([`run`], with
+//! capture without DPDK ([`simulate`]), health checks of targets and the appliance's answer to
+//! them ([`health`]), and the DPDK runtime of `sluice run` ([`run`], with
 //! the default `dpdk` feature).
 
 pub mod capture;
 pub mod decode;
+#[cfg(feature = "dpdk")]
+pub mod health;
 #[cfg(feature = "dpdk")]
 pub mod run;
 pub mod simulate;

@@ -47,6 +47,13 @@ enum Command {
     /// interface of the port's name carrying its address (the exception path: ping, health
     /// checks and management use ordinary kernel sockets). Next hops are resolved by ARP.
     ///
+    /// The gateway health-checks every registered target from the address of the port that
+    /// faces them ([target_group.health_check]; GWLB's defaults when absent) and sends new
+    /// flows only to healthy ones; each change of a target's state is printed as one line
+    /// ("target 10.0.1.11: healthy -> unhealthy (Target.Timeout)"). The appliance answers
+    /// health checks on [appliance.health_check]'s port of every port's address: HTTP 200
+    /// while its workers run and links are up, 503 otherwise; "GET /?detail" adds counters.
+    ///
     /// SIGINT or SIGTERM stops cleanly (receive stops, transmit drains, final counters are
     /// printed); a second one ends the process at once. SIGHUP reloads the configuration:
     /// a bad file is reported and changes nothing; targets removed from it drain for
@@ -75,6 +82,11 @@ sluice run --config perf.toml --duration 10"
         /// when stdout is a terminal (updated in place), else never.
         #[arg(long, value_name = "SECONDS")]
         status_interval: Option<f64>,
+        /// Gateway: do not health-check the targets; every registered target counts as
+        /// healthy, as in `sluice simulate`. For replays and tests whose targets cannot
+        /// answer; without it targets are `initial` until their checks pass.
+        #[arg(long)]
+        no_health_checks: bool,
     },
     /// Validate a configuration file and print a one-line summary.
     ///
@@ -182,7 +194,8 @@ fn main() -> ExitCode {
             dry_run,
             duration,
             status_interval,
-        } => run_dataplane(config, dry_run, duration, status_interval),
+            no_health_checks,
+        } => run_dataplane(config, dry_run, duration, status_interval, no_health_checks),
         Command::CheckConfig { file, output } => check_config(&file, output),
         Command::Decode { file, output } => decode_capture(&file, output),
         Command::Simulate {
@@ -210,6 +223,7 @@ fn run_dataplane(
     dry_run: bool,
     duration: Option<f64>,
     status_interval: Option<f64>,
+    no_health_checks: bool,
 ) -> u8 {
     let seconds = |s: Option<f64>, what: &str| -> Result<Option<std::time::Duration>, u8> {
         match s {
@@ -235,6 +249,7 @@ fn run_dataplane(
         dry_run,
         duration,
         status_interval,
+        no_health_checks,
     };
     match sluice::run::run(&options) {
         Ok(()) => EXIT_OK,

@@ -12,6 +12,10 @@
 //! - a new snapshot is compiled and published whenever neighbours or (on SIGHUP) the
 //!   configuration change; workers swap it between bursts and send the old one back;
 //! - idle flows are expired a slice of the table at a time;
+//! - the gateway health-checks its targets ([`crate::health::Checker`], threads on this
+//!   core): a target's change of state is printed and published as a new snapshot at once;
+//!   the appliance answers health checks ([`crate::health::Responder`]) by the data plane's
+//!   health, which this thread judges once a second;
 //! - reports from the workers are merged, and a status line printed.
 //!
 //! On stop the workers drain TX and send a last report, and the final counters are printed.
@@ -31,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use serde_json::json;
 use sluice_config::Role;
 use sluice_config::compile::{PortFacts, TargetFacts};
 use sluice_config::schema::dataplane::PollMode;
@@ -44,10 +49,12 @@ use sluice_engine::packet::PacketBuf;
 use sluice_engine::snapshot::{RoleSnapshot, Snapshot};
 use sluice_wire::ethernet::EthernetAddress;
 
+use crate::health::{self, Checker, DataPlaneStatus, Reason, Responder, ResponderLimits};
+
 use self::clock::Clock;
 use self::neighbors::Resolver;
 use self::plan::Plan;
-use self::summary::Totals;
+use self::summary::{TargetReport, Totals};
 use self::worker::{Mailbox, Pipeline, Worker};
 
 /// Depth of each queue between a worker and the control thread (frames to and from the
@@ -61,6 +68,10 @@ const RESOLVER_PERIOD: Duration = Duration::from_millis(100);
 const CONTROL_NAP: Duration = Duration::from_micros(500);
 /// The whole flow table is swept for idle flows once per this many nanoseconds.
 const SWEEP_PERIOD_NS: u64 = 1_000_000_000;
+/// How often the appliance's data-plane health (workers reporting, links up) is judged.
+const DATAPLANE_HEALTH_PERIOD: Duration = Duration::from_secs(1);
+/// A worker whose last report is older than this is not running.
+const WORKER_SILENCE: Duration = Duration::from_secs(1);
 
 /// What `sluice run` was asked to do.
 #[derive(Debug, Clone)]
@@ -74,6 +85,9 @@ pub struct RunOptions {
     /// Print a status line this often (by default once a second when stdout is a terminal,
     /// else never).
     pub status_interval: Option<Duration>,
+    /// Gateway: do not health-check targets, treat every registered one as healthy (as
+    /// `sluice simulate` does).
+    pub no_health_checks: bool,
 }
 
 /// Why `sluice run` could not start or stopped with an error. Every variant's text ends in a
@@ -108,6 +122,9 @@ pub enum RunError {
     /// The flow table could not be allocated.
     #[error("the flow table: {0}\n  hint: lower dataplane.flow_table.capacity")]
     FlowTable(String),
+    /// The health checker or the health-check responder could not start.
+    #[error(transparent)]
+    Health(#[from] health::HealthError),
 }
 
 fn dpdk(what: impl Into<String>, hint: impl Into<String>) -> impl FnOnce(DpdkError) -> RunError {
@@ -230,7 +247,34 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
     });
     let clock = Clock::new(eal.tsc_hz(), eal.tsc());
 
-    let mut control = Control::new(config, &plan, &macs, clock, &options.config)?;
+    let mut control = Control::new(
+        config,
+        &plan,
+        &macs,
+        clock,
+        &options.config,
+        options.no_health_checks,
+    )?;
+    // The appliance answers health checks on each port's own address (its TAP has it).
+    let responder = match &control.config.role {
+        Role::Appliance(a) => {
+            let addresses: Vec<_> = plan
+                .ports
+                .iter()
+                .map(|p| std::net::SocketAddrV4::new(p.address.0, a.appliance.health_check.port))
+                .collect();
+            let status = Arc::new(DataPlaneStatus::new());
+            let responder = Responder::start(
+                a.appliance.health_check.protocol,
+                &addresses,
+                Arc::clone(&status),
+                ResponderLimits::default(),
+            )?;
+            control.dataplane_status = Some(status);
+            Some(responder)
+        }
+        Role::Gateway(_) => None,
+    };
 
     // Queue `i` of every port goes to worker `i`.
     let workers = plan.worker_cores.len();
@@ -301,6 +345,26 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
     for line in &port_lines {
         println!("{line}");
     }
+    if let Some(h) = &control.health {
+        println!(
+            "  health checks: {}, from {}",
+            h.settings().describe(),
+            describe_source(&control.health_source())
+        );
+    } else if matches!(control.config.role, Role::Gateway(_)) {
+        println!("  health checks: off (--no-health-checks): every registered target is healthy");
+    }
+    if let (Some(r), Role::Appliance(a)) = (&responder, &control.config.role) {
+        println!(
+            "  health-check responder: {} on {}",
+            a.appliance.health_check.protocol.as_str(),
+            r.addresses()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(workers);
@@ -349,6 +413,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             &Io {
                 eal: &eal,
                 pool: &pool,
+                ports: &ports,
                 mailboxes: &mailboxes,
                 links: &links,
                 table: &table,
@@ -362,6 +427,10 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             &mut kernel,
         );
 
+        // From here on the appliance's responder says 503.
+        if let Some(status) = &control.dataplane_status {
+            status.set_unhealthy();
+        }
         worker_stop.store(true, Ordering::Relaxed);
         for h in handles {
             let _ = h.join();
@@ -402,6 +471,11 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             }
         })
         .collect();
+    if let Some(r) = responder {
+        r.stop();
+    }
+    let now = control.clock.ns(eal.tsc());
+    let targets = control.target_reports(now);
     print!(
         "{}",
         control.totals.render(
@@ -409,6 +483,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             &table,
             &port_stats,
             &control.resolver,
+            &targets,
             eal.tsc_hz()
         )
     );
@@ -546,6 +621,8 @@ struct WorkerLink {
 struct Io<'a, 'pool, 'eal> {
     eal: &'a Eal,
     pool: &'pool Mempool<'eal>,
+    /// The data ports, for their link state.
+    ports: &'a [Port<'pool>],
     mailboxes: &'a [Mailbox<'pool>],
     links: &'a [WorkerLink],
     table: &'a FlowTable,
@@ -582,6 +659,24 @@ struct Control {
     capacity: usize,
     /// Workers the latest snapshot could not be sent to yet (their channel was full).
     unsent: Vec<bool>,
+    /// Gateway: the health checks of the registered targets (`None` for the appliance and
+    /// with `--no-health-checks`).
+    health: Option<Checker>,
+    /// Gateway, `--no-health-checks`: every registered target is healthy.
+    assume_healthy: bool,
+    /// Each registry entry's state as last printed, to print changes once.
+    printed: Vec<TargetState>,
+    /// Appliance: what the health-check responder reports.
+    dataplane_status: Option<Arc<DataPlaneStatus>>,
+}
+
+/// A registered target's state as the snapshot gets it, with its reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TargetStatus {
+    state: TargetState,
+    reason: Option<Reason>,
+    /// When its deregistration began (engine clock), for draining and unused targets.
+    since: Option<u64>,
 }
 
 impl Control {
@@ -591,6 +686,7 @@ impl Control {
         macs: &[[u8; 6]],
         clock: Clock,
         path: &Path,
+        no_health_checks: bool,
     ) -> Result<Self, RunError> {
         let registry = match &config.role {
             Role::Gateway(g) => g
@@ -604,7 +700,10 @@ impl Control {
             Role::Appliance(_) => Vec::new(),
         };
         let resolver = Resolver::new();
-        let snapshot = Arc::new(compile_snapshot(&config, &registry, macs, &resolver, 1, 0)?);
+        let statuses = target_statuses(&config, &registry, None, no_health_checks, 0);
+        let snapshot = Arc::new(compile_snapshot(
+            &config, &registry, &statuses, macs, &resolver, 1,
+        )?);
         let mut control = Control {
             config_path: path.to_owned(),
             config,
@@ -618,23 +717,168 @@ impl Control {
             totals: Totals::new(plan.worker_cores.len()),
             cursor: ExpiryCursor::default(),
             capacity: plan.flow_capacity as usize,
+            health: None,
+            assume_healthy: no_health_checks,
+            printed: statuses.iter().map(|s| s.state).collect(),
+            dataplane_status: None,
         };
+        if let Role::Gateway(g) = &control.config.role
+            && !no_health_checks
+        {
+            let settings = health::Settings::from_config(&g.target_group.health_check);
+            control.health = Some(Checker::new(settings, control.health_source())?);
+            control.sync_health();
+        }
         let wanted = control.wanted();
         control.resolver.set_wanted(&wanted, 0);
         Ok(control)
     }
 
-    /// Compiles the current configuration, registry and neighbours into the next snapshot.
+    /// Compiles the current configuration, registry, health and neighbours into the next
+    /// snapshot.
     fn compile(&mut self, now: u64) -> Result<Snapshot, RunError> {
         self.epoch += 1;
+        let statuses = self.target_statuses(now);
         compile_snapshot(
             &self.config,
             &self.registry,
+            &statuses,
             &self.device_macs,
             &self.resolver,
             self.epoch,
+        )
+    }
+
+    /// Each registry entry's state now.
+    fn target_statuses(&self, now: u64) -> Vec<TargetStatus> {
+        target_statuses(
+            &self.config,
+            &self.registry,
+            self.health.as_ref(),
+            self.assume_healthy,
             now,
         )
+    }
+
+    /// Where health checks leave from: the address and kernel interface of the port that
+    /// faces the targets.
+    fn health_source(&self) -> health::Source {
+        let RoleSnapshot::Gateway(g) = &self.snapshot.role else {
+            return health::Source::default();
+        };
+        match self.snapshot.ports.get(usize::from(g.target_port)) {
+            Some(port) => health::Source {
+                address: Some(port.address),
+                device: Some(port.name.clone()),
+            },
+            None => health::Source::default(),
+        }
+    }
+
+    /// Points the health checker at the registered (not deregistered) targets, with the
+    /// configuration's settings and the current source.
+    fn sync_health(&mut self) {
+        let Role::Gateway(g) = &self.config.role else {
+            return;
+        };
+        let settings = health::Settings::from_config(&g.target_group.health_check);
+        let source = self.health_source();
+        let registered: Vec<Ipv4Addr> = self
+            .registry
+            .iter()
+            .filter(|r| r.deregistered_ns.is_none())
+            .map(|r| r.target.ip)
+            .collect();
+        if let Some(h) = &mut self.health {
+            h.update(settings, source);
+            if let Err(e) = h.set_targets(&registered) {
+                eprintln!("sluice: {e}");
+            }
+        }
+    }
+
+    /// Prints one line per target whose state changed since the last print.
+    #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+    fn print_changes(&mut self, statuses: &[TargetStatus]) {
+        for (i, (r, s)) in self.registry.iter().zip(statuses).enumerate() {
+            let before = self.printed.get(i).copied();
+            if before == Some(s.state) {
+                continue;
+            }
+            let from = before.map_or("new", health::state_name);
+            let reason = s
+                .reason
+                .map(|r| format!(" ({})", r.code()))
+                .unwrap_or_default();
+            // Why a check failed, when one did: what people need to act on.
+            let last = match s.state {
+                TargetState::Unhealthy | TargetState::Unavailable => self
+                    .health
+                    .as_ref()
+                    .and_then(|h| h.health(r.target.ip))
+                    .and_then(|h| h.last())
+                    .map(|l| format!("; last check: {l}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            println!(
+                "target {}: {from} -> {}{reason}{last}",
+                r.target.ip,
+                health::state_name(s.state)
+            );
+        }
+        self.printed = statuses.iter().map(|s| s.state).collect();
+    }
+
+    /// Every registered target's state for the final summary.
+    fn target_reports(&self, now: u64) -> Vec<TargetReport> {
+        self.registry
+            .iter()
+            .zip(self.target_statuses(now))
+            .map(|(r, s)| TargetReport {
+                ip: r.target.ip,
+                zone: r.target.zone.clone(),
+                state: s.state,
+                reason: s.reason,
+                last_check: self
+                    .health
+                    .as_ref()
+                    .and_then(|h| h.health(r.target.ip))
+                    .and_then(|h| h.last().map(str::to_owned)),
+            })
+            .collect()
+    }
+
+    /// Appliance: judges the data plane's health (every worker reported lately, every
+    /// port's link up) and hands it, with per-worker counters, to the responder.
+    fn judge_dataplane(&self, io: &Io<'_, '_, '_>) {
+        let Some(status) = &self.dataplane_status else {
+            return;
+        };
+        let now = Instant::now();
+        let workers = self.totals.worker_details(now);
+        let workers_ok = workers.iter().all(|w| w.alive_within(WORKER_SILENCE));
+        let mut ports = Vec::with_capacity(io.ports.len());
+        let mut links_ok = true;
+        for (port, info) in io.ports.iter().zip(&self.snapshot.ports) {
+            let up = port.link().is_ok_and(|l| l.up);
+            links_ok &= up;
+            ports.push(json!({"name": info.name, "link": if up { "up" } else { "down" }}));
+        }
+        let healthy = workers_ok && links_ok && !io.stop.load(Ordering::Relaxed);
+        let detail = json!({
+            "status": if healthy { "healthy" } else { "unhealthy" },
+            "workers": workers.iter().map(|w| json!({
+                "worker": w.index,
+                "running": w.alive_within(WORKER_SILENCE),
+                "rx_packets": w.rx_packets,
+                "tx_packets": w.tx_packets,
+                "drops": w.drops,
+            })).collect::<Vec<_>>(),
+            "ports": ports,
+            "flows": io.table.len(),
+        });
+        status.set(healthy, detail.to_string());
     }
 
     /// The next hops the snapshot needs MACs for that no static entry gives.
@@ -675,10 +919,13 @@ impl Control {
         wanted
     }
 
-    /// Compiles and sends a new snapshot to every worker.
+    /// Compiles and sends a new snapshot to every worker, and prints the targets' changes
+    /// of state it carries.
     fn publish(&mut self, io: &Io<'_, '_, '_>, now: u64) {
         match self.compile(now) {
             Ok(snapshot) => {
+                let statuses = self.target_statuses(now);
+                self.print_changes(&statuses);
                 self.snapshot = Arc::new(snapshot);
                 self.unsent.clear();
                 self.unsent.resize(io.links.len(), true);
@@ -759,7 +1006,12 @@ impl Control {
             }
         }
         self.config = new;
+        // Removed targets stop being checked and added ones start `initial` before the
+        // snapshot that has them.
+        self.sync_health();
         self.publish(io, now);
+        // The port facing the targets may have changed with them.
+        self.sync_health();
         let wanted = self.wanted();
         if self.resolver.set_wanted(&wanted, now) {
             self.publish(io, now);
@@ -777,7 +1029,7 @@ impl Control {
         let mut next_status = io.status_interval.map(|d| Instant::now() + d);
         let mut last_sweep = self.clock.ns(io.eal.tsc());
         let mut next_inject = 0_usize;
-        let mut pending_deregistrations = false;
+        let mut next_dataplane_check = Instant::now();
         let mut burst: [Option<sluice_dpdk::Mbuf<'pool>>; 64] = [const { None }; 64];
         loop {
             if io.stop.load(Ordering::Relaxed) {
@@ -845,6 +1097,8 @@ impl Control {
                 self.publish(io, now);
             }
 
+            // Health-check outcomes; a change of state is published at once.
+            let health_changed = self.health.as_mut().is_some_and(|h| !h.poll().is_empty());
             // Deregistered targets whose delay ended become unused.
             let delay_over = if let Role::Gateway(g) = &self.config.role {
                 let delay = u64::from(
@@ -852,18 +1106,20 @@ impl Control {
                         .attributes
                         .deregistration_delay_timeout_seconds,
                 ) * 1_000_000_000;
-                self.registry.iter().any(|r| {
-                    r.deregistered_ns
-                        .is_some_and(|t| now.saturating_sub(t) >= delay)
+                self.registry.iter().zip(&self.printed).any(|(r, printed)| {
+                    *printed == TargetState::Draining
+                        && r.deregistered_ns
+                            .is_some_and(|t| now.saturating_sub(t) >= delay)
                 })
             } else {
                 false
             };
-            if delay_over && !pending_deregistrations {
-                pending_deregistrations = true;
+            if health_changed || delay_over {
                 self.publish(io, now);
-            } else if !delay_over {
-                pending_deregistrations = false;
+            }
+            if self.dataplane_status.is_some() && Instant::now() >= next_dataplane_check {
+                next_dataplane_check = Instant::now() + DATAPLANE_HEALTH_PERIOD;
+                self.judge_dataplane(io);
             }
 
             if io.reload.swap(false, Ordering::Relaxed) {
@@ -944,15 +1200,64 @@ impl Control {
     }
 }
 
-/// Compiles `config` with the targets of `registry` (in its order, which flows index) and
-/// the neighbours the resolver learned into snapshot `epoch`.
+/// Each registry entry's state: deregistered ones drain for the deregistration delay, then
+/// are unused; registered ones have what their health checks show (`initial` before any),
+/// or are healthy when health checks are off.
+fn target_statuses(
+    config: &Config,
+    registry: &[Registered],
+    health: Option<&Checker>,
+    assume_healthy: bool,
+    now: u64,
+) -> Vec<TargetStatus> {
+    let Role::Gateway(g) = &config.role else {
+        return Vec::new();
+    };
+    let delay_ns = u64::from(
+        g.target_group
+            .attributes
+            .deregistration_delay_timeout_seconds,
+    ) * 1_000_000_000;
+    registry
+        .iter()
+        .map(|r| match r.deregistered_ns {
+            None if assume_healthy => TargetStatus {
+                state: TargetState::Healthy,
+                reason: None,
+                since: None,
+            },
+            None => {
+                let h = health.and_then(|h| h.health(r.target.ip));
+                TargetStatus {
+                    state: h.map_or(TargetState::Initial, health::TargetHealth::state),
+                    reason: h.map_or(Some(Reason::RegistrationInProgress), |h| h.reason()),
+                    since: None,
+                }
+            }
+            Some(t) if now.saturating_sub(t) < delay_ns => TargetStatus {
+                state: TargetState::Draining,
+                reason: Some(Reason::DeregistrationInProgress),
+                since: Some(t),
+            },
+            Some(t) => TargetStatus {
+                state: TargetState::Unused,
+                reason: Some(Reason::NotRegistered),
+                since: Some(t),
+            },
+        })
+        .collect()
+}
+
+/// Compiles `config` with the targets of `registry` (in its order, which flows index) in
+/// the states of `statuses` (one per entry) and the neighbours the resolver learned into
+/// snapshot `epoch`.
 fn compile_snapshot(
     config: &Config,
     registry: &[Registered],
+    statuses: &[TargetStatus],
     device_macs: &[[u8; 6]],
     resolver: &Resolver,
     epoch: u64,
-    now: u64,
 ) -> Result<Snapshot, RunError> {
     let mut config = config.clone();
     let mut facts = RuntimeFacts::default();
@@ -966,27 +1271,26 @@ fn compile_snapshot(
         );
     }
     if let Role::Gateway(g) = &mut config.role {
-        let delay_ns = u64::from(
-            g.target_group
-                .attributes
-                .deregistration_delay_timeout_seconds,
-        ) * 1_000_000_000;
         g.targets = registry.iter().map(|r| r.target.clone()).collect();
-        for r in registry {
-            // Until health checks exist, a registered target is healthy.
-            let (state, since) = match r.deregistered_ns {
-                None => (TargetState::Healthy, None),
-                Some(t) if now.saturating_sub(t) < delay_ns => (TargetState::Draining, Some(t)),
-                Some(t) => (TargetState::Unused, Some(t)),
-            };
+        for (r, s) in registry.iter().zip(statuses) {
             facts.targets.insert(
                 r.target.ip,
                 TargetFacts {
-                    state,
-                    draining_since_ns: since,
+                    state: s.state,
+                    draining_since_ns: s.since,
                 },
             );
         }
     }
     Ok(sluice_config::compile(&config, &facts, epoch)?)
+}
+
+/// Where health checks leave from, for people.
+fn describe_source(source: &health::Source) -> String {
+    match (&source.address, &source.device) {
+        (Some(a), Some(d)) => format!("{a} on {d}"),
+        (Some(a), None) => a.to_string(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => "the kernel's choice of address".to_owned(),
+    }
 }

@@ -3,12 +3,16 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::Duration;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use sluice_dpdk::PortStats;
 use sluice_engine::counters::WorkerCounters;
 use sluice_engine::flow_table::FlowTable;
+use sluice_engine::maglev::TargetState;
+
+use crate::health::{Reason, state_name};
 
 use super::neighbors::Resolver;
 use super::worker::{IoCounters, Report};
@@ -24,11 +28,43 @@ pub(crate) struct PortReport {
     pub(crate) trouble: Vec<(String, u64)>,
 }
 
+/// A registered target at the end of a run.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetReport {
+    /// Its address.
+    pub(crate) ip: Ipv4Addr,
+    /// Its zone.
+    pub(crate) zone: String,
+    /// Its state.
+    pub(crate) state: TargetState,
+    /// The state's reason code.
+    pub(crate) reason: Option<Reason>,
+    /// What its latest health check found.
+    pub(crate) last_check: Option<String>,
+}
+
+/// One worker's counters and liveness, for the appliance's `?detail`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerDetail {
+    /// The worker's index.
+    pub(crate) index: usize,
+    /// Packets received.
+    pub(crate) rx_packets: u64,
+    /// Packets transmitted.
+    pub(crate) tx_packets: u64,
+    /// Packets dropped, engine and I/O.
+    pub(crate) drops: u64,
+    /// Time since its last report (`None`: it never reported).
+    pub(crate) silent_for: Option<Duration>,
+}
+
 /// Everything counted so far.
 #[derive(Debug)]
 pub(crate) struct Totals {
     /// The latest (cumulative) counters of each worker.
     workers: Vec<(WorkerCounters, IoCounters)>,
+    /// When each worker last reported.
+    reported: Vec<Option<Instant>>,
     burst_cycles: Histogram<u64>,
     packet_cycles: Histogram<u64>,
     /// Frames between workers and the kernel dropped on the control thread (full queues).
@@ -46,6 +82,7 @@ impl Totals {
         let empty = Report::new();
         Totals {
             workers: vec![(WorkerCounters::new(), IoCounters::default()); workers],
+            reported: vec![None; workers],
             burst_cycles: empty.burst_cycles.clone(),
             packet_cycles: empty.packet_cycles.clone(),
             kernel_drops: 0,
@@ -60,6 +97,9 @@ impl Totals {
         if let Some(slot) = self.workers.get_mut(worker) {
             slot.0.clone_from(&report.counters);
             slot.1 = report.io;
+        }
+        if let Some(at) = self.reported.get_mut(worker) {
+            *at = Some(Instant::now());
         }
         // Same bounds on both sides: adding cannot fail.
         let _ = self.burst_cycles.add(&report.burst_cycles);
@@ -80,6 +120,22 @@ impl Totals {
             io.sleeps += i.sleeps;
         }
         (counters, io)
+    }
+
+    /// Each worker's counters and how long it has been silent, as of `now`.
+    pub(crate) fn worker_details(&self, now: Instant) -> Vec<WorkerDetail> {
+        self.workers
+            .iter()
+            .zip(&self.reported)
+            .enumerate()
+            .map(|(index, ((c, io), at))| WorkerDetail {
+                index,
+                rx_packets: c.rx_packets,
+                tx_packets: c.tx_packets,
+                drops: Self::drops(c, io),
+                silent_for: at.map(|t| now.saturating_duration_since(t)),
+            })
+            .collect()
     }
 
     /// Every drop, engine and I/O.
@@ -126,6 +182,7 @@ impl Totals {
         table: &FlowTable,
         ports: &[PortReport],
         resolver: &Resolver,
+        targets: &[TargetReport],
         tsc_hz: u64,
     ) -> String {
         let (c, io) = self.merged();
@@ -192,6 +249,33 @@ impl Totals {
             "  neighbours      {resolved} of {wanted} resolved ({} ARP requests sent)",
             resolver.requests_sent
         );
+        if !targets.is_empty() {
+            let healthy = targets
+                .iter()
+                .filter(|t| t.state == TargetState::Healthy)
+                .count();
+            let _ = writeln!(
+                s,
+                "  targets         {} registered, {healthy} healthy",
+                targets.len()
+            );
+            for t in targets {
+                let _ = write!(
+                    s,
+                    "    {:<15} {:<12} {}",
+                    t.ip.to_string(),
+                    t.zone,
+                    state_name(t.state)
+                );
+                if let Some(r) = t.reason {
+                    let _ = write!(s, " ({})", r.code());
+                }
+                if let Some(last) = &t.last_check {
+                    let _ = write!(s, "; last check: {last}");
+                }
+                let _ = writeln!(s);
+            }
+        }
         let ns = |cycles: u64| cycles as f64 * 1e9 / tsc_hz.max(1) as f64;
         if !self.packet_cycles.is_empty() {
             let _ = writeln!(
@@ -223,6 +307,13 @@ impl Totals {
             }
         }
         s
+    }
+}
+
+impl WorkerDetail {
+    /// Whether the worker reported within `within`.
+    pub(crate) fn alive_within(&self, within: Duration) -> bool {
+        self.silent_for.is_some_and(|d| d <= within)
     }
 }
 
