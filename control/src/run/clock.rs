@@ -9,8 +9,8 @@ pub struct Clock {
     hz: u128,
 }
 
-/// Where the clock starts.
-const EPOCH_NS: u64 = 1_000_000_000;
+/// What the clock reads at its start, in nanoseconds.
+pub const EPOCH_NS: u64 = 1_000_000_000;
 
 impl Clock {
     /// A clock of `hz` ticks per second reading [`EPOCH_NS`] at tick `start`.
