@@ -112,12 +112,7 @@ impl Totals {
         let mut io = IoCounters::default();
         for (c, i) in &self.workers {
             counters.merge(c);
-            io.rx_bursts += i.rx_bursts;
-            io.tx_full += i.tx_full;
-            io.exception_full += i.exception_full;
-            io.injected += i.injected;
-            io.bad_port += i.bad_port;
-            io.sleeps += i.sleeps;
+            io.add(i);
         }
         (counters, io)
     }

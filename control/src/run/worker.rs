@@ -57,6 +57,18 @@ pub struct IoCounters {
     pub sleeps: u64,
 }
 
+impl IoCounters {
+    /// Adds another worker's counters to these.
+    pub fn add(&mut self, other: &IoCounters) {
+        self.rx_bursts += other.rx_bursts;
+        self.tx_full += other.tx_full;
+        self.exception_full += other.exception_full;
+        self.injected += other.injected;
+        self.bad_port += other.bad_port;
+        self.sleeps += other.sleeps;
+    }
+}
+
 /// A worker's periodic report: cumulative counters and the latency seen since the last one.
 #[derive(Debug)]
 pub struct Report {

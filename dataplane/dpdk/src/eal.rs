@@ -48,6 +48,7 @@ impl Eal {
     }
 
     /// The time-stamp counter, in ticks of [`Eal::tsc_hz`].
+    #[inline]
     pub fn tsc(&self) -> u64 {
         ffi::rdtsc()
     }
