@@ -150,9 +150,9 @@ fn client_frames() -> Vec<Vec<u8>> {
 }
 
 /// The gateway of the tests: uplink and appliance ports on `net_pcap`, static neighbours, two
-/// targets, a 1024-entry flow table (what `simulate` uses for small captures too, so that
-/// flow cookies agree).
-fn gateway_config(sb: &Sandbox, input: &Path) -> String {
+/// targets, a flow table of `capacity` entries (`simulate` uses 1024 for small captures, so
+/// with 1024 flow cookies agree too).
+fn gateway_config(sb: &Sandbox, input: &Path, capacity: u32) -> String {
     let empty = sb.path("empty.pcap");
     write_pcap(&empty, &[]);
     format!(
@@ -165,7 +165,7 @@ control_core = 0
 poll_mode = "adaptive"
 mbufs = 8191
 [dataplane.flow_table]
-capacity = 1024
+capacity = {capacity}
 [[dataplane.port]]
 name = "uplink"
 device = "net_pcap0,rx_pcap={input},tx_pcap={up}"
@@ -256,23 +256,56 @@ fn on_port(frames: &[(u16, Vec<u8>)], port: u16) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Where the flow cookie (GWLB option type 3's value) sits in the gateway's GENEVE frames:
+/// Ethernet, IPv4, UDP, GENEVE header, options 1 and 2 (12 bytes each), option 3's header.
+const COOKIE: core::ops::Range<usize> =
+    14 + 20 + 8 + 8 + 12 + 12 + 4..14 + 20 + 8 + 8 + 12 + 12 + 8;
+
 #[test]
 fn gateway_on_dpdk_transmits_what_simulate_does() {
+    gateway_case(1024);
+}
+
+#[test]
+fn gateway_on_dpdk_burst_path_transmits_what_simulate_does() {
+    // A 2 MiB table: the worker takes the engine's burst path (over 1 MiB). Cookies name
+    // slots of a table of another size than simulate's, so they are compared by what they
+    // must be: one per flow, the same on every packet of it.
+    gateway_case(32_768);
+}
+
+fn gateway_case(capacity: u32) {
     let sb = Sandbox::new();
     let input = sb.path("in.pcap");
     write_pcap(&input, &client_frames());
-    let config = sb.write("gateway.toml", &gateway_config(&sb, &input));
+    let config = sb.write("gateway.toml", &gateway_config(&sb, &input, capacity));
     let stdout = run_for(&sb, &config, "2");
 
     let expected = simulated(&config, &input, "uplink");
-    let app = read_frames(&sb.path("out-appliances.pcap"));
+    let mut app = read_frames(&sb.path("out-appliances.pcap"));
     let up = read_frames(&sb.path("out-uplink.pcap"));
     assert_eq!(
         app.len(),
         client_frames().len(),
         "every frame went to an appliance"
     );
-    assert_eq!(app, on_port(&expected, 1), "GENEVE toward the appliances");
+    let mut expected_app = on_port(&expected, 1);
+    if capacity != 1024 {
+        // Frames 2i and 2i + 1 are one TCP flow's SYN and data; the UDP frames follow, one
+        // flow each.
+        let cookies: Vec<&[u8]> = app.iter().map(|f| &f[COOKIE]).collect();
+        for pair in cookies[..48].chunks(2) {
+            assert_eq!(pair[0], pair[1], "one cookie per flow");
+        }
+        let mut distinct = cookies.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 40, "a cookie of its own for every flow");
+        for frame in app.iter_mut().chain(expected_app.iter_mut()) {
+            frame[COOKIE].fill(0);
+        }
+    }
+    assert_eq!(app, expected_app, "GENEVE toward the appliances");
     assert_eq!(up, on_port(&expected, 0), "nothing else");
     assert!(
         stdout.contains(&format!("rx packets      {}", client_frames().len())),
@@ -287,12 +320,23 @@ fn gateway_on_dpdk_transmits_what_simulate_does() {
 
 #[test]
 fn appliance_on_dpdk_transmits_what_simulate_does() {
+    appliance_case(1024);
+}
+
+#[test]
+fn appliance_on_dpdk_burst_path_transmits_what_simulate_does() {
+    // A 2 MiB table: the worker takes the engine's burst path. The replies carry no
+    // table-dependent byte, so they must be identical.
+    appliance_case(32_768);
+}
+
+fn appliance_case(capacity: u32) {
     // The gateway's GENEVE output (from simulate) is the appliance's input: half of it is
     // for this appliance (10.0.1.10), the rest for the other one and dropped as not ours.
     let sb = Sandbox::new();
     let client = sb.path("client.pcap");
     write_pcap(&client, &client_frames());
-    let gateway = sb.write("gateway.toml", &gateway_config(&sb, &client));
+    let gateway = sb.write("gateway.toml", &gateway_config(&sb, &client, 1024));
     let geneve: Vec<Vec<u8>> = on_port(&simulated(&gateway, &client, "uplink"), 1)
         .into_iter()
         // Addressed to the appliance's MAC, as the segment's switch would deliver it.
@@ -309,7 +353,7 @@ eal_args = ["--no-huge", "--no-shconf"]
 worker_cores = [1]
 mbufs = 8191
 [dataplane.flow_table]
-capacity = 1024
+capacity = {capacity}
 [[dataplane.port]]
 name = "geneve"
 device = "net_pcap0,rx_pcap={input},tx_pcap={out}"
