@@ -261,6 +261,9 @@ impl Worker<'_, '_> {
         let mut stuck_since: Vec<Option<u64>> = vec![None; self.tx.len()];
         let mut io = IoCounters::default();
         let mut report = self.mailbox.free_reports.pop();
+        // Timers run in TSC ticks: no division on rounds that only poll.
+        let drain_ticks = self.clock.ticks(DRAIN_NS);
+        let report_ticks = self.clock.ticks(self.report_period_ns);
         let mut next_report = 0_u64;
         let (mut idle, mut sleep) = (0_u32, SLEEP_MIN);
 
@@ -373,16 +376,15 @@ impl Worker<'_, '_> {
                     *stuck = None;
                 } else {
                     let since = *stuck.get_or_insert(now_tsc);
-                    if self.clock.ns(now_tsc).saturating_sub(self.clock.ns(since)) > DRAIN_NS {
+                    if now_tsc.saturating_sub(since) > drain_ticks {
                         io.tx_full += buf.clear() as u64;
                         *stuck = None;
                     }
                 }
             }
 
-            let now = self.clock.ns(now_tsc);
-            if now >= next_report {
-                next_report = now + self.report_period_ns;
+            if now_tsc >= next_report {
+                next_report = now_tsc + report_ticks;
                 report = self.send_report(report, &io, false);
             }
 
