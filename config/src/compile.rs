@@ -33,9 +33,13 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
 
 use sluice_engine::flow::Stickiness as EngineStickiness;
 use sluice_engine::maglev::{self, BuildError, TargetInfo, TargetState};
+use sluice_engine::policy::{Action, Cidr, Policy, PolicyDefinition, PolicyError, Rule};
 use sluice_engine::snapshot::{
     ApplianceSnapshot, Endpoint, FlowAttributes, GatewaySnapshot, PortInfo, RoleSnapshot, Snapshot,
     Target,
@@ -43,9 +47,9 @@ use sluice_engine::snapshot::{
 use sluice_wire::ethernet::EthernetAddress;
 use sluice_wire::gwlb::{EndpointId, ParseEndpointIdError};
 
-use crate::schema::appliance::Appliance;
+use crate::schema::appliance::{Appliance, InspectionPolicy, PolicyAction};
 use crate::schema::dataplane::Port;
-use crate::schema::gateway::{EndpointState, Stickiness, TargetFailover};
+use crate::schema::gateway::{EndpointState, Stickiness, TargetFailover, parse_vpce_id};
 use crate::schema::types::MacAddr;
 use crate::schema::{Config, GatewayConfig, Role};
 
@@ -96,6 +100,9 @@ pub enum CompileError {
         /// The port's name.
         port: String,
     },
+    /// The appliance's inspection policy does not compile.
+    #[error("appliance.policy: {0}")]
+    Policy(#[from] PolicyError),
     /// More ports than a port id (16 bits) can number.
     #[error("{count} ports do not fit 16-bit port ids")]
     TooManyPorts {
@@ -179,7 +186,7 @@ pub fn compile(
             RoleSnapshot::Gateway(snapshot)
         }
         Role::Appliance(appliance) => {
-            RoleSnapshot::Appliance(compile_appliance(&appliance.appliance))
+            RoleSnapshot::Appliance(compile_appliance(&appliance.appliance)?)
         }
     };
     Ok(Snapshot { epoch, ports, role })
@@ -363,8 +370,8 @@ fn port_index(ports: &[Port], name: &str) -> Option<u16> {
 }
 
 /// The appliance's tables.
-fn compile_appliance(appliance: &Appliance) -> ApplianceSnapshot {
-    ApplianceSnapshot {
+fn compile_appliance(appliance: &Appliance) -> Result<ApplianceSnapshot, CompileError> {
+    Ok(ApplianceSnapshot {
         gwlb_sources: appliance
             .gwlb_sources
             .iter()
@@ -373,6 +380,54 @@ fn compile_appliance(appliance: &Appliance) -> ApplianceSnapshot {
         tcp_idle_timeout_ns: seconds(u64::from(appliance.tcp_idle_timeout_seconds)),
         other_idle_timeout_ns: seconds(u64::from(appliance.non_tcp_idle_timeout_seconds)),
         mss_clamp: (appliance.mss_clamp != 0).then_some(appliance.mss_clamp),
+        policy: Arc::new(Policy::new(policy_definition(&appliance.policy))?),
+    })
+}
+
+/// The engine's form of the configured inspection policy (validation has checked the
+/// endpoint ids, networks and keys it converts).
+pub fn policy_definition(policy: &InspectionPolicy) -> PolicyDefinition {
+    let action = |a: PolicyAction| match a {
+        PolicyAction::Allow => Action::Allow,
+        PolicyAction::Deny => Action::Deny,
+        PolicyAction::Reject => Action::Reject,
+    };
+    let nets = |nets: &Option<Vec<IpNet>>| {
+        nets.as_ref().map(|nets| {
+            nets.iter()
+                .map(|n| Cidr {
+                    addr: n.network(),
+                    prefix_len: n.prefix_len(),
+                })
+                .collect()
+        })
+    };
+    PolicyDefinition {
+        rules: policy
+            .rules
+            .iter()
+            .map(|r| Rule {
+                name: r.name.clone(),
+                action: action(r.action),
+                endpoints: r
+                    .endpoints
+                    .as_ref()
+                    .map(|ids| ids.iter().filter_map(|id| parse_vpce_id(id)).collect()),
+                sources: nets(&r.sources),
+                destinations: nets(&r.destinations),
+                protocols: r
+                    .protocols
+                    .as_ref()
+                    .map(|p| p.iter().map(|p| p.number()).collect()),
+                ports: r
+                    .ports
+                    .as_ref()
+                    .map(|p| p.iter().map(|p| (p.first, p.last)).collect()),
+                icmp_types: r.icmp_types.clone(),
+            })
+            .collect(),
+        default_action: action(policy.default_action),
+        strict_tcp: policy.strict_tcp,
     }
 }
 
@@ -685,6 +740,11 @@ mod tests {
         let RoleSnapshot::Appliance(app) = &snapshot.role else {
             panic!("appliance")
         };
+        let Role::Appliance(configured) = &config.role else {
+            panic!("appliance")
+        };
+        let policy = policy_definition(&configured.appliance.policy);
+        assert_eq!(policy.rules.len(), configured.appliance.policy.rules.len());
         assert_eq!(
             *app,
             ApplianceSnapshot {
@@ -692,6 +752,7 @@ mod tests {
                 tcp_idle_timeout_ns: 350 * SEC,
                 other_idle_timeout_ns: 120 * SEC,
                 mss_clamp: Some(8460),
+                policy: Arc::new(Policy::new(policy).unwrap()),
             }
         );
         assert_eq!(snapshot.ports[0].gateway, Some(Ipv4Addr::new(10, 0, 1, 1)));

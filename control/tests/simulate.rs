@@ -726,3 +726,128 @@ fn the_appliance_echoes_what_the_gateway_sent_it() {
     assert_eq!(count(s, "/transmitted/total"), echoed);
     assert!(s["targets"].as_array().unwrap().is_empty());
 }
+
+/// An appliance for the golden captures of `dataplane/wire/tests/data/`: port `geneve` with
+/// their appliance's address and MAC (10.0.1.10, 02:00:00:00:01:0a), GWLB nodes in
+/// 10.0.0.0/24 on the same /16 segment, no policy (allow all).
+fn golden_appliance_toml() -> PathBuf {
+    let path = tmp("golden-appliance.toml");
+    std::fs::write(
+        &path,
+        r#"
+role = "appliance"
+[dataplane]
+worker_cores = [1]
+[[dataplane.port]]
+name = "geneve"
+device = "net_null0"
+address = "10.0.1.10/16"
+mac = "02:00:00:00:01:0a"
+mtu = 9001
+[appliance]
+gwlb_sources = ["10.0.0.0/24"]
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// What the appliance does with each packet of `appliance.pcap` (from 1): `None` returns it
+/// to the GWLB node that sent it, `Some(reason)` drops it. The engine's
+/// `tests/appliance_vectors.rs` says what each packet is and checks the same verdicts.
+const APPLIANCE_PCAP: [Option<&str>; 35] = {
+    const R: Option<&str> = None;
+    [
+        R,
+        R,
+        R,
+        R,
+        R, // flow A: options reordered, unknown options; an ICMP error about it
+        R,
+        R,
+        R, // flow B: 5-tuple reuse with a new cookie
+        R,
+        R,
+        R,
+        R,
+        R,
+        R, // flows C and D (inner IPv6); ICMPv6 packet too big about C
+        R, // a VNI
+        R,
+        R,
+        Some("inner_too_large"),
+        Some("inner_too_large"),
+        R, // from the second GWLB node
+        Some("geneve_source_not_allowed"),
+        Some("gwlb_options_invalid"),
+        Some("gwlb_options_invalid"),
+        Some("gwlb_options_invalid"),
+        Some("gwlb_options_invalid"),
+        Some("malformed_geneve"),
+        Some("geneve_not_ip"),
+        Some("geneve_not_ip"),
+        Some("geneve_not_ip"),
+        Some("malformed_transport"),
+        Some("malformed_geneve"),
+        Some("malformed_geneve"),
+        Some("malformed_ip"),
+        Some("malformed_ip"),
+        Some("not_for_us"),
+    ]
+};
+
+#[test]
+fn the_appliance_answers_the_golden_gwlb_vectors() {
+    // appliance.pcap, made by scapy in the shapes GWLB sends (gwlb-spec §10's [APP] lines).
+    let input = repo("dataplane/wire/tests/data/appliance.pcap");
+    let frames = read_capture(&input);
+    assert_eq!(frames.len(), APPLIANCE_PCAP.len());
+    let run = simulate_with(&golden_appliance_toml(), "golden-appliance", &frames, &[]);
+    let s = &run.summary;
+    assert_eq!(s["role"], "appliance");
+    assert_eq!(count(s, "/packets_in"), 35);
+    assert_eq!(count(s, "/transmitted/total"), 18, "{s}");
+    assert_eq!(count(s, "/transmitted/by_port/geneve"), 18);
+    assert_eq!(count(s, "/exception/total"), 0);
+    assert_eq!(count(s, "/dropped/total"), 17);
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for reason in APPLIANCE_PCAP.iter().flatten() {
+        *reasons.entry(reason).or_default() += 1;
+    }
+    assert_eq!(
+        s["dropped"]["by_reason"],
+        serde_json::to_value(&reasons).unwrap()
+    );
+    assert_eq!(run.out.len(), 18);
+
+    for (i, ((ts, frame), expected)) in frames.iter().zip(APPLIANCE_PCAP).enumerate() {
+        let p = run.packet(i + 1);
+        assert_eq!(p["in_port"], "geneve", "#{}", i + 1);
+        match expected {
+            None => {
+                assert_eq!(p["verdict"], "transmit", "#{}: {p}", i + 1);
+                assert_eq!(p["out_port"], "geneve");
+                assert_eq!(
+                    run.out_of(i + 1),
+                    swap_outer(frame),
+                    "#{}: MACs and IPs swapped, the rest byte for byte",
+                    i + 1
+                );
+                let out_index = p["out_index"].as_u64().unwrap() as usize;
+                assert_eq!(run.out[out_index - 1].0, *ts, "the input timestamp is kept");
+            }
+            Some(reason) => assert_eq!(p["reason"], reason, "#{}", i + 1),
+        }
+    }
+    // The replies to the 8,500-byte inner packets (outer 8,568) are whole.
+    assert_eq!(run.out_of(16).len(), 14 + 8568);
+    assert_eq!(run.out_of(17).len(), 14 + 8568);
+    // The second GWLB node's packet goes back to it.
+    assert_eq!(
+        Ipv4Packet::new_checked(&run.out_of(20)[14..])
+            .unwrap()
+            .dst_addr(),
+        Ipv4Addr::new(10, 0, 0, 2)
+    );
+    assert!(s["targets"].as_array().unwrap().is_empty());
+}

@@ -739,14 +739,16 @@ impl Control {
     fn compile(&mut self, now: u64) -> Result<Snapshot, RunError> {
         self.epoch += 1;
         let statuses = self.target_statuses(now);
-        compile_snapshot(
+        let mut snapshot = compile_snapshot(
             &self.config,
             &self.registry,
             &statuses,
             &self.device_macs,
             &self.resolver,
             self.epoch,
-        )
+        )?;
+        carry_policy(&mut snapshot, &self.snapshot);
+        Ok(snapshot)
     }
 
     /// Each registry entry's state now.
@@ -1292,5 +1294,20 @@ fn describe_source(source: &health::Source) -> String {
         (Some(a), None) => a.to_string(),
         (None, Some(d)) => d.clone(),
         (None, None) => "the kernel's choice of address".to_owned(),
+    }
+}
+
+/// Keeps the previous snapshot's inspection policy (its generation, and the hit counts that
+/// go with it) when the new one compiled the same definition; a changed policy gets the next
+/// generation, so that every flow decided under the previous one is classified again at its
+/// next packet.
+fn carry_policy(new: &mut Snapshot, old: &Snapshot) {
+    if let (RoleSnapshot::Appliance(new), RoleSnapshot::Appliance(old)) = (&mut new.role, &old.role)
+    {
+        if new.policy.definition() == old.policy.definition() {
+            new.policy = Arc::clone(&old.policy);
+        } else if let Some(policy) = Arc::get_mut(&mut new.policy) {
+            policy.set_generation(old.policy.generation().wrapping_add(1));
+        }
     }
 }

@@ -214,6 +214,7 @@ fn bench_appliance(c: &mut Criterion) {
         tcp_idle_timeout_ns: 350 * SEC,
         other_idle_timeout_ns: 120 * SEC,
         mss_clamp: None,
+        policy: std::sync::Arc::new(sluice_engine::policy::Policy::allow_all()),
     };
     let mut group = c.benchmark_group("appliance");
     group.throughput(Throughput::Elements(1));

@@ -8,8 +8,17 @@
 //! G2) and packets the appliance originates later (policy rejects, ICMP errors) can be sent
 //! with the flow's current header. What passes goes back exactly as GWLB expects: the GENEVE
 //! header and options byte for byte, outer MACs and IPs swapped, UDP ports kept; no reply
-//! carries an inner packet over 8,500 bytes. The inspection policy is an allow-all until the
-//! policy engine arrives.
+//! carries an inner packet over 8,500 bytes.
+//!
+//! The inspection policy ([`crate::policy`]) decides a flow on its first packet and the flow
+//! keeps the verdict in its flow-table value, so replies share it. Allowed flows go back as
+//! above; denied ones are dropped (`policy_denied`); rejected ones are answered inside the
+//! tunnel with the packet's own GENEVE header: a TCP RST to the sender, or an ICMP
+//! destination unreachable from the destination (port unreachable for UDP, administratively
+//! prohibited otherwise). With `strict_tcp` a TCP flow must begin with a SYN. ICMP errors
+//! follow the flow they quote: they pass only while that flow is allowed. After a policy
+//! change (a new generation), each flow is decided again at its next packet, from its
+//! initiator's side, so established flows the new policy allows go on and the others stop.
 //!
 //! ARP requests for own addresses are answered; other traffic to own addresses (health
 //! checks, management) goes to the kernel through the exception path.
@@ -17,21 +26,27 @@
 //! [`Appliance::process_burst`] does the same for a burst, with the flow-table lookups of the
 //! burst overlapped and the found flows' header records loaded early (see [`crate::burst`]).
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_wire::ethernet::EthernetFrame;
+use sluice_wire::icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
+use sluice_wire::icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr};
 use sluice_wire::ip::IpProtocol;
-use sluice_wire::ipv4::Ipv4Packet;
+use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use sluice_wire::ipv6::{Ipv6Packet, Ipv6Repr};
 use sluice_wire::tcp::{TcpFlags, TcpPacket};
+use sluice_wire::udp::UdpPacket;
 
 use crate::burst::{CHUNK, Chunk, Lookups};
 use crate::counters::{DropReason, WorkerCounters};
-use crate::flow::{FlowKey, Stickiness};
+use crate::flow::{Direction, FlowKey, Stickiness};
 use crate::flow_table::{FlowTable, Handle, InsertError};
 use crate::local::{self, GeneveIn, Intake, Verdict};
 use crate::packet::PacketBuf;
-use crate::parse::{IpFlow, LinkLayer};
+use crate::parse::{IpFlow, LinkLayer, QuotedFlow};
+use crate::policy::{Action, FlowVerdict, Query};
+use crate::rst;
 use crate::snapshot::{ApplianceSnapshot, PortInfo};
 
 /// The longest GENEVE header (base and options) a flow's header record keeps: GWLB's 40
@@ -41,9 +56,6 @@ pub const MAX_RECORDED_GENEVE: usize = 48;
 
 /// Words of a record slot: addresses, then sequence + port + length, then the GENEVE bytes.
 const RECORD_WORDS: usize = 2 + MAX_RECORDED_GENEVE / 8;
-
-/// The flow-table value of an allowed flow (the policy engine will store its verdicts here).
-const VERDICT_ALLOW: u32 = 1;
 
 /// The outer header of the last packet GWLB sent for a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +368,7 @@ impl<'a> Appliance<'a> {
             // Stage two: every lookup at once, then the records of the flows found.
             lookups.run(self.table);
             for stage in staged.iter().take(packets.len()) {
-                if let Staged::Flow { lookup } = *stage
+                if let Staged::Flow { lookup, .. } = *stage
                     && let Some(handle) = lookups.found(lookup)
                 {
                     self.records.warm(handle.slot());
@@ -372,7 +384,7 @@ impl<'a> Appliance<'a> {
                     // Stage one staged every frame; an empty slot stays empty.
                     Staged::Empty => continue,
                     Staged::Settled(result) => result,
-                    Staged::Flow { lookup } => self.inspect_finish(
+                    Staged::Flow { lookup, direction } => self.inspect_finish(
                         snapshot,
                         ports,
                         port,
@@ -380,11 +392,17 @@ impl<'a> Appliance<'a> {
                         packet,
                         &geneves[k],
                         &flows[k],
-                        lookups.key(lookup),
+                        (lookups.key(lookup), direction),
                         lookups.hash(lookup),
                         lookups.current(self.table, lookup),
                         now,
                     ),
+                    // An ICMP error: the one-packet path, in order, against the table as it
+                    // is now.
+                    Staged::Related => match ports.get(usize::from(port)) {
+                        Some(me) => self.inspect(snapshot, me, port, &links[k], packet, now),
+                        None => Err(DropReason::UnknownAttachment),
+                    },
                 };
                 *verdict = Some(Verdict::counted(
                     result,
@@ -418,17 +436,22 @@ impl<'a> Appliance<'a> {
         match self.intake(snapshot, ports, port, packet, link)? {
             Some(verdict) => Ok(Staged::Settled(Ok(verdict))),
             None => {
-                let key = self.inspect_intake(link, packet, geneve, flow)?;
+                let (key, direction) = self.inspect_intake(link, packet, geneve, flow)?;
+                if flow.quoted.is_some() {
+                    return Ok(Staged::Related);
+                }
                 let hash = key.hash();
                 Ok(Staged::Flow {
                     lookup: lookups.push(key, hash),
+                    direction,
                 })
             }
         }
     }
 
-    /// The flow a GENEVE packet's inner flow has in the table, found or created.
-    pub fn flow_of(&self, options_endpoint: u64, flow: &IpFlow) -> FlowKey {
+    /// The flow a GENEVE packet's inner flow has in the table, found or created, and the
+    /// direction the packet travels in it.
+    pub fn flow_of(&self, options_endpoint: u64, flow: &IpFlow) -> (FlowKey, Direction) {
         FlowKey::new(
             endpoint_scope(options_endpoint),
             flow.src,
@@ -439,7 +462,6 @@ impl<'a> Appliance<'a> {
             Stickiness::FiveTuple,
             flow.is_fragment,
         )
-        .0
     }
 
     fn classify<P: PacketBuf>(
@@ -466,8 +488,9 @@ impl<'a> Appliance<'a> {
         }
     }
 
-    /// A GENEVE packet from an allowed GWLB: record its header, inspect it (allow-all for
-    /// now), and send it back.
+    /// A GENEVE packet from an allowed GWLB: find or create its flow (the policy decides a
+    /// new flow on its first packet), enforce the flow's verdict, record the header and send
+    /// the packet back.
     fn inspect<P: PacketBuf>(
         &mut self,
         snapshot: &ApplianceSnapshot,
@@ -481,18 +504,61 @@ impl<'a> Appliance<'a> {
         let mut flow = IpFlow::UNREAD;
         let mut geneve = GeneveIn::UNREAD;
         local::geneve_in(&packet.data()[l3..], &mut geneve, &mut flow)?;
-        let GeneveIn {
-            options,
-            geneve_offset,
-            inner_offset,
-        } = geneve;
-        let key = self.flow_of(options.endpoint_id, &flow);
+        if let Some(quoted) = flow.quoted
+            && let Some(result) =
+                self.related(snapshot, me, port, l3, packet, &geneve, &flow, &quoted, now)
+        {
+            return result;
+        }
+        let (key, direction) = self.flow_of(geneve.options.endpoint_id, &flow);
         let hash = key.hash();
         let handle = match self.table.lookup(&key, hash) {
             Some(handle) => handle,
-            None => self.new_flow(snapshot, &key, hash, now)?,
+            None => self.new_flow(
+                snapshot,
+                (&key, direction),
+                hash,
+                l3,
+                packet,
+                &geneve,
+                &flow,
+                now,
+            )?,
         };
-        self.table.touch(handle, now);
+        let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if !FlowVerdict::allows_current(value, snapshot.policy.generation())
+            && let Some(verdict) = self.enforce(
+                snapshot, me, port, l3, packet, &geneve, &flow, handle, value, direction,
+            )?
+        {
+            return Ok(verdict);
+        }
+        Ok(self.pass(snapshot, me, port, l3, packet, &geneve, &flow, handle))
+    }
+
+    /// Sends an allowed packet back to GWLB: its flow's header record refreshed, a SYN's MSS
+    /// clamped, the same GENEVE header and options, outer MACs and IPs swapped, UDP ports kept.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
+    #[inline(always)]
+    fn pass<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        handle: Handle,
+    ) -> Verdict {
+        let GeneveIn {
+            geneve_offset,
+            inner_offset,
+            ..
+        } = *geneve;
         self.record(handle, &packet.data()[l3..], geneve_offset, inner_offset);
         self.counters.processed_bytes += flow.len as u64;
 
@@ -508,17 +574,146 @@ impl<'a> Appliance<'a> {
                 let _ = tcp.set_mss_in_place(clamp);
             }
         }
-        // Back to GWLB: the same GENEVE header and options, outer MACs and IPs swapped, UDP
-        // ports kept. Swapping the addresses leaves both checksums valid (their sums commute).
+        turn_around(packet.data_mut(), me, l3);
+        Verdict::Transmit { port }
+    }
+
+    /// An ICMP error follows the flow of the packet it quotes: if that flow is live, the
+    /// error passes when the flow is allowed (refreshing that flow's header) and is dropped
+    /// otherwise. `None` when no live flow is quoted: the error is then a flow of its own.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
+    #[cold]
+    fn related<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        quoted: &QuotedFlow,
+        now: u64,
+    ) -> Option<Result<Verdict, DropReason>> {
+        let (key, _) = FlowKey::new(
+            endpoint_scope(geneve.options.endpoint_id),
+            quoted.src,
+            quoted.dst,
+            u8::from(quoted.protocol),
+            quoted.src_port,
+            quoted.dst_port,
+            Stickiness::FiveTuple,
+            quoted.is_fragment,
+        );
+        let handle = self.table.lookup(&key, key.hash())?;
+        let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if !FlowVerdict::allows_current(value, snapshot.policy.generation()) {
+            // Errors about a denied or rejected flow, or one the current policy has not
+            // looked at again yet, never reach GWLB.
+            return Some(Err(DropReason::PolicyDenied));
+        }
+        Some(Ok(
+            self.pass(snapshot, me, port, l3, packet, geneve, flow, handle)
+        ))
+    }
+
+    /// The verdict of a flow whose value is not an allow of the current policy: a denied or
+    /// rejected flow, or one decided under an earlier policy, which is classified again from
+    /// its initiator's side. `Ok(None)` lets the packet pass; `Ok(Some(_))` is a reject's
+    /// answer; an error is a drop.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
+    #[cold]
+    fn enforce<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        handle: Handle,
+        value: u32,
+        direction: Direction,
+    ) -> Result<Option<Verdict>, DropReason> {
+        let policy = &snapshot.policy;
+        let action = match FlowVerdict::from_value(value) {
+            Some(verdict) if verdict.decided_under(policy.generation()) => verdict.decision.action,
+            earlier => {
+                // A flow without a verdict (its entry just vanished) takes this packet's
+                // sender as its initiator.
+                let reversed = earlier.map_or(direction == Direction::Reverse, |v| v.reversed);
+                let from_responder = (direction == Direction::Reverse) != reversed;
+                let inner = packet
+                    .data()
+                    .get(l3 + geneve.inner_offset..)
+                    .unwrap_or_default();
+                let query = query(geneve.options.endpoint_id, flow, inner, from_responder);
+                let decision = policy.classify(&query);
+                let verdict = FlowVerdict {
+                    decision,
+                    reversed,
+                    generation: policy.generation(),
+                };
+                self.table.set_value(handle, verdict.to_value());
+                decision.action
+            }
+        };
+        match action {
+            Action::Allow => Ok(None),
+            Action::Deny => Err(DropReason::PolicyDenied),
+            Action::Reject => self.reject(me, port, l3, packet, geneve, flow).map(Some),
+        }
+    }
+
+    /// Answers a packet of a rejected flow inside the tunnel, with the GENEVE header it came
+    /// with: its inner packet becomes a TCP RST to its sender, or an ICMP destination
+    /// unreachable (port unreachable for UDP, administratively prohibited for the rest) from
+    /// its destination quoting it. RSTs, ICMP errors and fragments get no answer.
+    #[cold]
+    fn reject<P: PacketBuf>(
+        &mut self,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+    ) -> Result<Verdict, DropReason> {
+        let inner_at = l3 + geneve.inner_offset;
+        let inner_len = if flow.protocol == IpProtocol::Tcp {
+            let inner = packet
+                .data_mut()
+                .get_mut(inner_at..)
+                .ok_or(DropReason::PolicyRejected)?;
+            rst::rewrite(inner, flow).ok_or(DropReason::PolicyRejected)?
+        } else {
+            unreachable_in_place(packet, inner_at, flow)?
+        };
+        let total = inner_at + inner_len;
+        if !packet.truncate(total) {
+            return Err(DropReason::PolicyRejected);
+        }
         let data = packet.data_mut();
-        let mut eth = EthernetFrame::new_unchecked(&mut *data);
-        let peer = eth.src_addr();
-        eth.set_src_addr(me.mac);
-        eth.set_dst_addr(peer);
-        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..total]);
+        let ip_len = total - l3;
+        ip.set_total_len(ip_len as u16);
+        ip.fill_checksum();
+        let header_len = ip.header_len();
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        ip.set_src_addr(dst);
-        ip.set_dst_addr(src);
+        let mut udp = UdpPacket::new_unchecked(&mut data[l3 + header_len..total]);
+        udp.set_len((ip_len - header_len) as u16);
+        if udp.checksum() != 0 {
+            udp.fill_checksum_v4(&dst, &src);
+        }
+        turn_around(data, me, l3);
+        self.counters.policy_rejects += 1;
         Ok(Verdict::Transmit { port })
     }
 
@@ -555,16 +750,14 @@ impl<'a> Appliance<'a> {
         packet: &P,
         geneve: &mut GeneveIn,
         flow: &mut IpFlow,
-    ) -> Result<FlowKey, DropReason> {
+    ) -> Result<(FlowKey, Direction), DropReason> {
         local::geneve_in(&packet.data()[link.payload_offset..], geneve, flow)?;
         Ok(self.flow_of(geneve.options.endpoint_id, flow))
     }
 
     /// [`Appliance::inspect`] from the flow lookup on, for the burst form (`found` is
-    /// [`FlowTable::lookup`] of `key` now): the flow found or created, its record refreshed,
-    /// the reply made. The same steps as `inspect`'s, which keeps its own copy: shared, the
-    /// one-packet path measured 8–15 % slower (`tests/burst_equivalence.rs` holds the two
-    /// alike).
+    /// [`FlowTable::lookup`] of `key` now): the flow found or created, its verdict enforced,
+    /// the reply made, by the same steps (`tests/burst_equivalence.rs` holds the two alike).
     #[expect(
         clippy::too_many_arguments,
         reason = "the facts stage one read, passed where they are kept"
@@ -579,7 +772,7 @@ impl<'a> Appliance<'a> {
         packet: &mut P,
         geneve: &GeneveIn,
         flow: &IpFlow,
-        key: &FlowKey,
+        (key, direction): (&FlowKey, Direction),
         hash: u64,
         found: Option<Handle>,
         now: u64,
@@ -589,56 +782,66 @@ impl<'a> Appliance<'a> {
             .get(usize::from(port))
             .ok_or(DropReason::UnknownAttachment)?;
         let l3 = link.payload_offset;
-        let GeneveIn {
-            geneve_offset,
-            inner_offset,
-            ..
-        } = *geneve;
         let handle = match found {
             Some(handle) => handle,
-            None => self.new_flow(snapshot, key, hash, now)?,
+            None => self.new_flow(
+                snapshot,
+                (key, direction),
+                hash,
+                l3,
+                packet,
+                geneve,
+                flow,
+                now,
+            )?,
         };
-        self.table.touch(handle, now);
-        self.record(handle, &packet.data()[l3..], geneve_offset, inner_offset);
-        self.counters.processed_bytes += flow.len as u64;
-
-        if let Some(clamp) = snapshot.mss_clamp
-            && flow.protocol == IpProtocol::Tcp
-            && flow.tcp_flags.is_some_and(|f| f.contains(TcpFlags::SYN))
+        let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if !FlowVerdict::allows_current(value, snapshot.policy.generation())
+            && let Some(verdict) = self.enforce(
+                snapshot, me, port, l3, packet, geneve, flow, handle, value, direction,
+            )?
         {
-            let at = l3 + inner_offset + flow.l4_offset;
-            let mut tcp = TcpPacket::new_unchecked(&mut packet.data_mut()[at..]);
-            if tcp.mss().is_some_and(|mss| mss > clamp) {
-                // The TCP checksum is patched in step, so the inner bytes' one's-complement sum,
-                // and with it a non-zero outer UDP checksum, stays valid.
-                let _ = tcp.set_mss_in_place(clamp);
-            }
+            return Ok(verdict);
         }
-        // Back to GWLB: the same GENEVE header and options, outer MACs and IPs swapped, UDP
-        // ports kept. Swapping the addresses leaves both checksums valid (their sums commute).
-        let data = packet.data_mut();
-        let mut eth = EthernetFrame::new_unchecked(&mut *data);
-        let peer = eth.src_addr();
-        eth.set_src_addr(me.mac);
-        eth.set_dst_addr(peer);
-        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..]);
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        ip.set_src_addr(dst);
-        ip.set_dst_addr(src);
-        Ok(Verdict::Transmit { port })
+        Ok(self.pass(snapshot, me, port, l3, packet, geneve, flow, handle))
     }
 
+    /// Creates the flow of a packet that has none, after the policy's word on it: a TCP
+    /// flow that does not begin with a SYN is refused under `strict_tcp`; otherwise the
+    /// policy decides the flow, which keeps the decision in its value.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
     #[cold]
-    fn new_flow(
+    fn new_flow<P: PacketBuf>(
         &mut self,
         snapshot: &ApplianceSnapshot,
-        key: &FlowKey,
+        (key, direction): (&FlowKey, Direction),
         hash: u64,
+        l3: usize,
+        packet: &P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
         now: u64,
     ) -> Result<Handle, DropReason> {
+        let policy = &snapshot.policy;
+        if policy.strict_tcp() && flow.is_tcp() && !flow.is_tcp_syn() {
+            return Err(DropReason::TcpNoFlow);
+        }
+        let inner = packet
+            .data()
+            .get(l3 + geneve.inner_offset..)
+            .unwrap_or_default();
+        let decision = policy.classify(&query(geneve.options.endpoint_id, flow, inner, false));
+        let verdict = FlowVerdict {
+            decision,
+            reversed: direction == Direction::Reverse,
+            generation: policy.generation(),
+        };
         let inserted = self
             .table
-            .insert(key, hash, VERDICT_ALLOW, now, |k| {
+            .insert(key, hash, verdict.to_value(), now, |k| {
                 snapshot.idle_timeout_ns(k)
             })
             .map_err(|e| match e {
@@ -683,8 +886,168 @@ enum Staged {
     Flow {
         /// The index of its lookup.
         lookup: usize,
+        /// Which way the packet travels in its flow.
+        direction: Direction,
     },
+    /// GENEVE from an allowed GWLB carrying an ICMP error, which follows the flow it quotes:
+    /// left to the one-packet path.
+    Related,
 }
+
+/// Turns a frame back toward the GWLB that sent it: outer MACs and IPs swapped (`l3` is where
+/// the outer IPv4 header starts), the UDP ports and everything after them kept. Swapping the
+/// addresses leaves both checksums valid: their sums commute.
+#[inline(always)]
+fn turn_around(data: &mut [u8], me: &PortInfo, l3: usize) {
+    let mut eth = EthernetFrame::new_unchecked(&mut *data);
+    let peer = eth.src_addr();
+    eth.set_src_addr(me.mac);
+    eth.set_dst_addr(peer);
+    let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..]);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    ip.set_src_addr(dst);
+    ip.set_dst_addr(src);
+}
+
+/// What the policy looks at for a flow, from its initiator's side: the packet's own fields,
+/// or, for a packet of the responder (`from_responder`), its fields turned around, with an
+/// echo reply read as the request it answers. `inner` starts at the inner IP header.
+fn query(endpoint: u64, flow: &IpFlow, inner: &[u8], from_responder: bool) -> Query {
+    let protocol = u8::from(flow.protocol);
+    let (src, dst, dst_port) = if from_responder {
+        (flow.dst, flow.src, flow.src_port)
+    } else {
+        (flow.src, flow.dst, flow.dst_port)
+    };
+    let transport = match flow.protocol {
+        IpProtocol::Tcp | IpProtocol::Udp => dst_port,
+        IpProtocol::Icmp | IpProtocol::Icmpv6 if !flow.is_fragment => {
+            let message = inner.get(flow.l4_offset).copied().unwrap_or(0);
+            u16::from(match (from_responder, flow.protocol, message) {
+                (true, IpProtocol::Icmp, ECHO_REPLY_V4) => ECHO_REQUEST_V4,
+                (true, IpProtocol::Icmpv6, ECHO_REPLY_V6) => ECHO_REQUEST_V6,
+                _ => message,
+            })
+        }
+        _ => 0,
+    };
+    Query {
+        endpoint,
+        src,
+        dst,
+        protocol,
+        transport,
+    }
+}
+
+/// ICMP message types [`query`] maps.
+const ECHO_REPLY_V4: u8 = 0;
+const ECHO_REQUEST_V4: u8 = 8;
+const ECHO_REQUEST_V6: u8 = 128;
+const ECHO_REPLY_V6: u8 = 129;
+
+/// The most of a rejected packet an ICMPv4 unreachable quotes, so that the error stays within
+/// 576 bytes (RFC 1812 §4.3.2.3).
+const QUOTE_V4: usize = 576 - 20 - 8;
+/// The same for ICMPv6, within the IPv6 minimum MTU of 1,280 bytes (RFC 4443 §2.4).
+const QUOTE_V6: usize = 1280 - 40 - 8;
+/// The hop limit of generated ICMP errors.
+const ICMP_TTL: u8 = 64;
+
+/// Rewrites the inner packet at `inner_at` (whose facts are `flow`) into the ICMP destination
+/// unreachable its sender gets from its destination: the frame grows at the front by the new
+/// IP and ICMP headers (the outer headers move into the headroom) and the packet, cut to fit,
+/// becomes the quote. Returns the new inner packet's length. Errors: the packet is itself an
+/// ICMP error, or a fragment (`PolicyRejected`), or the buffer has no headroom
+/// (`NoHeadroom`).
+fn unreachable_in_place<P: PacketBuf>(
+    packet: &mut P,
+    inner_at: usize,
+    flow: &IpFlow,
+) -> Result<usize, DropReason> {
+    let message = packet.data().get(inner_at + flow.l4_offset).copied();
+    let is_error = match (flow.protocol, message) {
+        (IpProtocol::Icmp, Some(t)) => Icmpv4Message::from(t).is_error(),
+        (IpProtocol::Icmpv6, Some(t)) => Icmpv6Message::from(t).is_error(),
+        _ => false,
+    };
+    if is_error || flow.quoted.is_some() || flow.is_fragment {
+        return Err(DropReason::PolicyRejected);
+    }
+    let available = packet.data().len().saturating_sub(inner_at);
+    let (header, quote) = match flow.src {
+        IpAddr::V4(_) => (20 + 8, flow.len.min(QUOTE_V4).min(available)),
+        IpAddr::V6(_) => (40 + 8, flow.len.min(QUOTE_V6).min(available)),
+    };
+    if packet.prepend(header).is_none() {
+        return Err(DropReason::NoHeadroom);
+    }
+    let data = packet.data_mut();
+    data.copy_within(header..header + inner_at, 0);
+    let icmp_len = 8 + quote;
+    let out = &mut data[inner_at..inner_at + header + quote];
+    match (flow.src, flow.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            Ipv4Repr {
+                src_addr: dst,
+                dst_addr: src,
+                next_header: IpProtocol::Icmp,
+                payload_len: icmp_len,
+                hop_limit: ICMP_TTL,
+                dscp: 0,
+                ecn: 0,
+                ident: 0,
+                dont_frag: true,
+                frag: None,
+            }
+            .emit(&mut Ipv4Packet::new_unchecked(&mut *out));
+            let code = if flow.protocol == IpProtocol::Udp {
+                UNREACHABLE_PORT_V4
+            } else {
+                UNREACHABLE_PROHIBITED_V4
+            };
+            let mut icmp = Icmpv4Packet::new_unchecked(&mut out[20..]);
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu: 0,
+                quoted_len: quote,
+            }
+            .emit(&mut icmp);
+            icmp.fill_checksum();
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            Ipv6Repr {
+                src_addr: dst,
+                dst_addr: src,
+                next_header: IpProtocol::Icmpv6,
+                payload_len: icmp_len,
+                hop_limit: ICMP_TTL,
+            }
+            .emit(&mut Ipv6Packet::new_unchecked(&mut *out));
+            let code = if flow.protocol == IpProtocol::Udp {
+                UNREACHABLE_PORT_V6
+            } else {
+                UNREACHABLE_PROHIBITED_V6
+            };
+            let mut icmp = Icmpv6Packet::new_unchecked(&mut out[40..]);
+            Icmpv6Repr::DstUnreachable {
+                code,
+                quoted_len: quote,
+            }
+            .emit(&mut icmp);
+            icmp.fill_checksum(&dst, &src);
+        }
+        _ => return Err(DropReason::PolicyRejected),
+    }
+    Ok(header + quote)
+}
+
+/// ICMPv4 destination unreachable codes (RFC 792, RFC 1812).
+const UNREACHABLE_PORT_V4: u8 = 3;
+const UNREACHABLE_PROHIBITED_V4: u8 = 13;
+/// ICMPv6 destination unreachable codes (RFC 4443 §3.1).
+const UNREACHABLE_PORT_V6: u8 = 4;
+const UNREACHABLE_PROHIBITED_V6: u8 = 1;
 
 /// The flow-table scope of a GWLB endpoint: its 64-bit id folded to 32 bits, so flows of
 /// different endpoints with overlapping client addresses stay apart (two endpoint ids that

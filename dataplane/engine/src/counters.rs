@@ -93,6 +93,11 @@ drop_reasons! {
     WrongEndpoint = "wrong_endpoint", "the returned endpoint id is not the flow's endpoint";
     /// An IP packet addressed to none of the appliance's addresses (it routes nothing).
     NotForUs = "not_for_us", "the packet is addressed to an IP address that is not the appliance's";
+    /// The appliance's inspection policy denies the flow (`deny`).
+    PolicyDenied = "policy_denied", "the inspection policy denies the flow";
+    /// The policy rejects the flow but the packet cannot be answered: a TCP RST, an ICMP
+    /// error or a non-first fragment gets no reset or unreachable back.
+    PolicyRejected = "policy_rejected", "the inspection policy rejects the flow and the packet gets no answer (a reset, an ICMP error or a fragment)";
 }
 
 impl fmt::Display for DropReason {
@@ -130,6 +135,9 @@ pub struct WorkerCounters {
     pub processed_bytes: u64,
     /// ARP requests answered for own addresses.
     pub arp_replies: u64,
+    /// Packets of flows the appliance's policy rejects, answered with a TCP RST or an ICMP
+    /// unreachable inside the tunnel.
+    pub policy_rejects: u64,
     /// Drops, indexed by [`DropReason`] discriminant.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -149,6 +157,7 @@ impl WorkerCounters {
             rebalanced_flows: 0,
             processed_bytes: 0,
             arp_replies: 0,
+            policy_rejects: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -182,6 +191,7 @@ impl WorkerCounters {
         self.rebalanced_flows += other.rebalanced_flows;
         self.processed_bytes += other.processed_bytes;
         self.arp_replies += other.arp_replies;
+        self.policy_rejects += other.policy_rejects;
         for (mine, theirs) in self.drops.iter_mut().zip(other.drops.iter()) {
             *mine += theirs;
         }

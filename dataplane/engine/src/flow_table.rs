@@ -772,6 +772,24 @@ impl FlowTable {
         true
     }
 
+    /// [`FlowTable::touch`] and [`FlowTable::value`] in one: records activity on a live flow
+    /// at `now` and returns its value, or `None` (touching nothing) if the handle is stale.
+    /// The packet path's form: one check of the control word, one visit to the slot.
+    #[inline]
+    pub fn touch_value(&self, handle: Handle, now: u64) -> Option<u32> {
+        let control = self.ctrl_of(handle)?;
+        if !handle.is_current(control.load(Acquire)) {
+            return None;
+        }
+        let slot = self.slot(handle.slot as usize);
+        let stamp = FlowTime::from_nanos(now).0;
+        if slot.last_seen.load(Relaxed) != stamp {
+            slot.last_seen.store(stamp, Relaxed);
+        }
+        let tagged = slot.value.load(Acquire);
+        ((tagged >> 32) as u32 == handle.generation).then_some(tagged as u32)
+    }
+
     /// When a live flow was last touched (or created), or `None` if the handle is stale.
     #[must_use]
     pub fn last_seen(&self, handle: Handle) -> Option<FlowTime> {

@@ -15,6 +15,7 @@
 //! - [`gateway`]: the load balancer's pipeline.
 //! - [`burst`]: how the pipelines process a burst with its flow-table lookups overlapped.
 //! - [`appliance`]: the pipeline of the appliance behind a GWLB, with per-flow header records.
+//! - [`policy`]: the appliance's inspection policy and its classifier.
 //! - [`counters`]: drop reasons and per-worker counters.
 
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod gateway;
 mod local;
 pub mod maglev;
 pub mod packet;
+pub mod policy;
 pub mod parse;
 pub mod rst;
 pub mod snapshot;

@@ -224,6 +224,11 @@ pub(crate) fn geneve_in(
     flow: &mut IpFlow,
 ) -> Result<(), DropReason> {
     let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::MalformedIp)?;
+    // The header checksum is what keeps a bit flip in GWLB's addresses from sending a reply
+    // (or a decapsulated packet) somewhere else; 20 bytes, a few nanoseconds.
+    if !ip.verify_checksum() {
+        return Err(DropReason::MalformedIp);
+    }
     let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::MalformedTransport)?;
     let geneve =
         GenevePacket::new_checked(udp.payload()).map_err(|_| DropReason::MalformedGeneve)?;

@@ -8,6 +8,7 @@
 //! nanoseconds, next-hop MAC addresses.
 
 use core::net::Ipv4Addr;
+use std::sync::Arc;
 
 use sluice_wire::ethernet::EthernetAddress;
 use sluice_wire::ip::IpProtocol;
@@ -15,6 +16,7 @@ use sluice_wire::ip::IpProtocol;
 use crate::encap::EncapTemplate;
 use crate::flow::{FlowKey, Stickiness};
 use crate::maglev::{TargetState, ZoneView};
+use crate::policy::Policy;
 
 /// One epoch of policy.
 #[derive(Debug, Clone)]
@@ -95,6 +97,9 @@ pub struct ApplianceSnapshot {
     pub other_idle_timeout_ns: u64,
     /// Clamp the MSS option of TCP SYNs to this value, if set.
     pub mss_clamp: Option<u16>,
+    /// The inspection policy. The control thread keeps the same `Arc` (and generation) from
+    /// snapshot to snapshot until the policy itself changes.
+    pub policy: Arc<Policy>,
 }
 
 impl ApplianceSnapshot {

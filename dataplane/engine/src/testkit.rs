@@ -299,3 +299,201 @@ pub fn swap_outer(encapsulated: &[u8]) -> Vec<u8> {
     ip.fill_checksum();
     f
 }
+
+/// Rule sets and queries for the policy classifier's tests and benchmarks, from a seed.
+pub mod policy {
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use crate::policy::{Action, Cidr, PolicyDefinition, Query, Rule};
+
+    /// A small deterministic generator (SplitMix64).
+    #[derive(Debug, Clone)]
+    pub struct Rng(u64);
+
+    impl Rng {
+        /// A generator from a seed.
+        pub fn new(seed: u64) -> Self {
+            Rng(seed)
+        }
+
+        /// The next 64 random bits.
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        /// A number below `n` (`n > 0`).
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next_u64() % n
+        }
+
+        /// True with probability `percent` / 100.
+        pub fn chance(&mut self, percent: u64) -> bool {
+            self.below(100) < percent
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[self.below(items.len() as u64) as usize]
+        }
+    }
+
+    /// The endpoint ids rules and queries use.
+    pub const ENDPOINTS: [u64; 4] = [0x0123_4567_89ab_cdef, 7, 0x1111, 0xfeed_beef];
+
+    /// Networks in the shape of a real site: a few /8 and /16 aggregates, many /24 subnets
+    /// and /32 hosts inside them, and IPv6 /48 to /128.
+    fn network(rng: &mut Rng) -> Cidr {
+        if rng.chance(15) {
+            let len = rng.pick(&[32u8, 48, 56, 64, 128]);
+            let addr = Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                rng.below(16) as u16,
+                rng.below(64) as u16,
+                0,
+                0,
+                0,
+                rng.below(256) as u16,
+            );
+            return Cidr {
+                addr: IpAddr::V6(addr),
+                prefix_len: len,
+            };
+        }
+        let len = rng.pick(&[8u8, 16, 24, 24, 24, 32, 32]);
+        let base = rng.pick(&[10u8, 172, 192, 198]);
+        let addr = Ipv4Addr::new(
+            base,
+            rng.below(32) as u8,
+            rng.below(64) as u8,
+            rng.below(256) as u8,
+        );
+        Cidr {
+            addr: IpAddr::V4(addr),
+            prefix_len: len,
+        }
+    }
+
+    /// Ports services listen on, and ranges.
+    fn ports(rng: &mut Rng) -> Vec<(u16, u16)> {
+        const WELL_KNOWN: [u16; 12] = [22, 25, 53, 80, 123, 443, 445, 3306, 3389, 5432, 6379, 8080];
+        (0..1 + rng.below(3))
+            .map(|_| {
+                if rng.chance(25) {
+                    let first = 1024 + rng.below(60_000) as u16;
+                    (first, first.saturating_add(rng.below(1000) as u16))
+                } else {
+                    let p = rng.pick(&WELL_KNOWN);
+                    (p, p)
+                }
+            })
+            .collect()
+    }
+
+    /// `count` rules in the shape operators write: networks, protocols, ports, some ICMP
+    /// types and endpoint ids; actions mixed; deny by default.
+    pub fn definition(seed: u64, count: usize) -> PolicyDefinition {
+        let mut rng = Rng::new(seed);
+        let rules = (0..count)
+            .map(|i| {
+                let protocols: Option<Vec<u8>> = match rng.below(10) {
+                    0..=3 => Some(vec![6]),
+                    4..=5 => Some(vec![17]),
+                    6 => Some(vec![6, 17]),
+                    7 => Some(vec![1]),
+                    8 => Some(vec![rng.pick(&[47u8, 50, 58])]),
+                    _ => None,
+                };
+                let has_ports = protocols
+                    .as_ref()
+                    .is_some_and(|p| p.iter().all(|p| *p == 6 || *p == 17));
+                let has_types = protocols
+                    .as_ref()
+                    .is_some_and(|p| p.iter().all(|p| *p == 1 || *p == 58));
+                let nets = |rng: &mut Rng| (0..1 + rng.below(3)).map(|_| network(rng)).collect();
+                Rule {
+                    name: format!("rule-{i}"),
+                    action: match rng.below(3) {
+                        0 => Action::Deny,
+                        1 => Action::Reject,
+                        _ => Action::Allow,
+                    },
+                    endpoints: rng.chance(15).then(|| vec![rng.pick(&ENDPOINTS)]),
+                    sources: rng.chance(60).then(|| nets(&mut rng)),
+                    destinations: rng.chance(75).then(|| nets(&mut rng)),
+                    ports: (has_ports && rng.chance(85)).then(|| ports(&mut rng)),
+                    icmp_types: (has_types && rng.chance(50))
+                        .then(|| vec![rng.pick(&[0u8, 3, 8, 11])]),
+                    protocols,
+                }
+            })
+            .collect();
+        PolicyDefinition {
+            rules,
+            default_action: Action::Deny,
+            strict_tcp: false,
+        }
+    }
+
+    /// Queries near what `definition` rules name: addresses inside (or just outside) their
+    /// networks, their ports, and strangers.
+    pub fn queries(definition: &PolicyDefinition, seed: u64, count: usize) -> Vec<Query> {
+        let mut rng = Rng::new(seed);
+        let nets: Vec<Cidr> = definition
+            .rules
+            .iter()
+            .flat_map(|r| r.sources.iter().chain(r.destinations.iter()).flatten())
+            .copied()
+            .collect();
+        let address = |rng: &mut Rng, v6: bool| -> IpAddr {
+            let near = nets
+                .iter()
+                .filter(|n| n.addr.is_ipv6() == v6)
+                .nth(if nets.is_empty() {
+                    0
+                } else {
+                    rng.below(nets.len() as u64) as usize / 2
+                });
+            match (near, v6) {
+                (Some(n), false) => {
+                    let IpAddr::V4(a) = n.addr else {
+                        unreachable!()
+                    };
+                    IpAddr::V4(Ipv4Addr::from_bits(
+                        a.to_bits() ^ (rng.next_u64() as u32 >> n.prefix_len.min(31)),
+                    ))
+                }
+                (Some(n), true) => {
+                    let IpAddr::V6(a) = n.addr else {
+                        unreachable!()
+                    };
+                    let noise = u128::from(rng.next_u64()) >> (n.prefix_len.min(127) / 2);
+                    IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() ^ noise))
+                }
+                (None, false) => IpAddr::V4(Ipv4Addr::from_bits(rng.next_u64() as u32)),
+                (None, true) => IpAddr::V6(Ipv6Addr::from_bits(u128::from(rng.next_u64()))),
+            }
+        };
+        (0..count)
+            .map(|_| {
+                let v6 = rng.chance(15);
+                let protocol = rng.pick(&[6u8, 6, 6, 17, 17, 1, 58, 47]);
+                let transport = match protocol {
+                    6 | 17 => rng.pick(&[22u16, 53, 80, 443, 3389, 8080, 40000, 1]),
+                    1 | 58 => rng.pick(&[0u16, 3, 8, 11, 128]),
+                    _ => 0,
+                };
+                Query {
+                    endpoint: rng.pick(&ENDPOINTS),
+                    src: address(&mut rng, v6),
+                    dst: address(&mut rng, v6),
+                    protocol,
+                    transport,
+                }
+            })
+            .collect()
+    }
+}

@@ -13,11 +13,13 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sluice_engine::appliance::{Appliance, FlowRecords};
+use sluice_engine::counters::DropReason;
 use sluice_engine::flow::Stickiness;
 use sluice_engine::flow_table::{ExpiryCursor, FlowTable};
 use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::maglev::{TargetInfo, TargetState};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
+use sluice_engine::policy::{Action, Cidr, Policy, PolicyDefinition, Rule};
 use sluice_engine::snapshot::{ApplianceSnapshot, GatewaySnapshot, PortInfo};
 use sluice_engine::testkit::{
     APPLIANCES, GW_UPLINK, ROUTER, ROUTER_MAC, SEC, UPLINK, endpoint, frame, gateway_snapshot,
@@ -345,6 +347,15 @@ fn appliance_bursts_match_packets_in_order() {
                     requests.push(p.data().to_vec());
                 }
             }
+            // ICMP errors about the TCP flows, which ride them through GWLB and the appliance.
+            {
+                let mut p = HeapPacket::new(&icmp_error(n));
+                if gw.process(snapshot, &ports, UPLINK, &mut p, SEC)
+                    == (Verdict::Transmit { port: APPLIANCES })
+                {
+                    requests.push(p.data().to_vec());
+                }
+            }
         }
     }
     let template = requests[0].clone();
@@ -369,11 +380,15 @@ fn appliance_bursts_match_packets_in_order() {
     ));
     requests.push(vec![1; 20]);
 
-    let app_snapshot = ApplianceSnapshot {
+    // Two policies that deny and reject different clients (strict TCP in the first), swapped
+    // every 60 rounds as a reload would, so that flows are decided again at their next packet.
+    let policies = [policy(1, true), policy(2, false)];
+    let mut app_snapshot = ApplianceSnapshot {
         gwlb_sources: vec![(Ipv4Addr::new(10, 0, 1, 0), 24)],
         tcp_idle_timeout_ns: 350 * SEC,
         other_idle_timeout_ns: 120 * SEC,
         mss_clamp: Some(1200),
+        policy: std::sync::Arc::new(policies[0].clone_with_generation(0)),
     };
     let (one_table, burst_table) = (
         FlowTable::new(CAPACITY).unwrap(),
@@ -386,6 +401,12 @@ fn appliance_bursts_match_packets_in_order() {
     let mut rng = Rng(0xa991_1a4c);
     let mut now = SEC;
     for round in 0..300 {
+        if round % 60 == 59 {
+            let generation = app_snapshot.policy.generation() + 1;
+            app_snapshot.policy = std::sync::Arc::new(
+                policies[generation as usize % 2].clone_with_generation(generation),
+            );
+        }
         now += rng.below(60) as u64 * SEC;
         if rng.chance(10) {
             let timeout = |k: &_| app_snapshot.idle_timeout_ns(k);
@@ -414,4 +435,53 @@ fn appliance_bursts_match_packets_in_order() {
     assert!(c.new_flows > 50 && c.tx_packets > 1000, "{c:?}");
     assert!(c.arp_replies > 0 && c.exception_packets > 0, "{c:?}");
     assert!(one_table.stats().expiries > 0, "{:?}", one_table.stats());
+    assert!(c.policy_rejects > 0, "{c:?}");
+    for reason in [DropReason::PolicyDenied, DropReason::TcpNoFlow] {
+        assert!(c.drops_of(reason) > 0, "{reason}: {c:?}");
+    }
+}
+
+/// A policy over the clients: policy `n` denies clients whose number is `n` modulo 5 and
+/// rejects those `n + 1` modulo 5; the rest are allowed by default.
+fn policy(n: u8, strict_tcp: bool) -> PolicyDefinition {
+    let clients = |residue: u8| -> Vec<Cidr> {
+        (1..=CLIENTS)
+            .filter(|c| c % 5 == residue % 5)
+            .map(|c| Cidr {
+                addr: client(c).into(),
+                prefix_len: 32,
+            })
+            .collect()
+    };
+    let rule = |name: &str, action, residue| Rule {
+        name: name.into(),
+        action,
+        endpoints: None,
+        sources: Some(clients(residue)),
+        destinations: None,
+        protocols: None,
+        ports: None,
+        icmp_types: None,
+    };
+    PolicyDefinition {
+        rules: vec![
+            rule("deny", Action::Deny, n),
+            rule("reject", Action::Reject, n + 1),
+        ],
+        default_action: Action::Allow,
+        strict_tcp,
+    }
+}
+
+/// Compiles a policy definition under a generation.
+trait CloneWithGeneration {
+    fn clone_with_generation(&self, generation: u32) -> Policy;
+}
+
+impl CloneWithGeneration for PolicyDefinition {
+    fn clone_with_generation(&self, generation: u32) -> Policy {
+        let mut policy = Policy::new(self.clone()).unwrap();
+        policy.set_generation(generation);
+        policy
+    }
 }

@@ -157,6 +157,7 @@ fn appliance_allocates_nothing() {
         tcp_idle_timeout_ns: 350 * SEC,
         other_idle_timeout_ns: 120 * SEC,
         mss_clamp: Some(1200),
+        policy: std::sync::Arc::new(sluice_engine::policy::Policy::allow_all()),
     };
     let app_table = FlowTable::new(1024).unwrap();
     let records = FlowRecords::new(1024);

@@ -61,6 +61,7 @@ fn world() -> &'static World {
                 tcp_idle_timeout_ns: 350 * SEC,
                 other_idle_timeout_ns: 120 * SEC,
                 mss_clamp: Some(1200),
+                policy: std::sync::Arc::new(sluice_engine::policy::Policy::allow_all()),
             },
             ports,
             gateway_table: FlowTable::new(1024).expect("table"),
