@@ -75,6 +75,11 @@ pub const HEALTH_CHECK_CODES: Limit<u16> = limit(200, 399, "");
 pub const HEALTH_CHECK_PATH_LEN: usize = 1024;
 /// The appliance's TCP MSS clamp when enabled (0 turns clamping off).
 pub const MSS_CLAMP: Limit<u16> = limit(536, 8460, "bytes");
+/// The size at which the appliance's flow log rotates (`appliance.flow_log.max_bytes`):
+/// 1 MiB to 16 GiB.
+pub const FLOW_LOG_MAX_BYTES: Limit<u64> = limit(1 << 20, 16 << 30, "bytes");
+/// Rotated flow log files kept (`appliance.flow_log.max_files`).
+pub const FLOW_LOG_MAX_FILES: Limit<u32> = limit(1, 100, "files");
 /// Any TCP or UDP port number, as used by policy rules.
 pub const ANY_PORT: Limit<u16> = limit(0, 65535, "");
 /// IP protocol numbers.

@@ -186,9 +186,35 @@ fn appliance_defaults() {
     assert_eq!(appliance.policy.default_action, PolicyAction::Allow);
     assert!(!appliance.policy.strict_tcp);
     assert!(appliance.policy.rules.is_empty());
+    let flow_log = &appliance.flow_log;
+    assert!(!flow_log.enabled);
+    assert_eq!(flow_log.path, None);
+    assert_eq!(flow_log.max_bytes, 64 * 1024 * 1024);
+    assert_eq!(flow_log.max_files, 5);
     assert_eq!(
         config.summary(),
         "appliance: 1 port, 1 worker, GWLB sources 10.0.1.0/24, policy: 0 rules, default allow"
+    );
+}
+
+#[test]
+fn an_enabled_flow_log_needs_only_a_path_and_shows_in_the_summary() {
+    let source = format!(
+        "{MINIMAL_APPLIANCE}\n[appliance.flow_log]\nenabled = true\n\
+         path = \"/var/log/sluice/flows.jsonl\"\n"
+    );
+    let config = valid(&source, "app.toml");
+    let flow_log = &config.appliance().unwrap().flow_log;
+    assert!(flow_log.enabled);
+    assert_eq!(
+        flow_log.path.as_deref(),
+        Some(std::path::Path::new("/var/log/sluice/flows.jsonl"))
+    );
+    assert_eq!((flow_log.max_bytes, flow_log.max_files), (64 << 20, 5));
+    assert_eq!(
+        config.summary(),
+        "appliance: 1 port, 1 worker, GWLB sources 10.0.1.0/24, policy: 0 rules, default allow, \
+         flow log /var/log/sluice/flows.jsonl"
     );
 }
 

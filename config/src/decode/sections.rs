@@ -16,7 +16,7 @@ use super::reader::{
 use super::{DecodeError, Decoder};
 use crate::limits;
 use crate::schema::appliance::{
-    Appliance, ApplianceHealthCheck, InspectionPolicy, PolicyAction, PolicyRule,
+    Appliance, ApplianceHealthCheck, FlowLog, InspectionPolicy, PolicyAction, PolicyRule,
 };
 use crate::schema::dataplane::{Dataplane, FlowTable, Neighbor, Port};
 use crate::schema::gateway::{
@@ -609,6 +609,8 @@ fn appliance_section(d: &mut Decoder<'_>, mut t: TableReader<'_>) -> Appliance {
         .map(|r| policy_rule(d, r))
         .collect();
     p.finish(d);
+    let flow_log_table = t.table_or_empty(d, "flow_log");
+    let flow_log = flow_log(d, flow_log_table);
     t.finish(d);
     Appliance {
         gwlb_sources,
@@ -621,7 +623,29 @@ fn appliance_section(d: &mut Decoder<'_>, mut t: TableReader<'_>) -> Appliance {
             strict_tcp,
             rules,
         },
+        flow_log,
     }
+}
+
+fn flow_log(d: &mut Decoder<'_>, mut t: TableReader<'_>) -> FlowLog {
+    let flow_log = FlowLog {
+        enabled: t.or(d, "enabled", &Bool, false),
+        path: t.opt(d, "path", &FilePath),
+        max_bytes: t.or(
+            d,
+            "max_bytes",
+            &Int(&limits::FLOW_LOG_MAX_BYTES),
+            FlowLog::DEFAULT_MAX_BYTES,
+        ),
+        max_files: t.or(
+            d,
+            "max_files",
+            &Int(&limits::FLOW_LOG_MAX_FILES),
+            FlowLog::DEFAULT_MAX_FILES,
+        ),
+    };
+    t.finish(d);
+    flow_log
 }
 
 fn policy_rule(d: &mut Decoder<'_>, mut t: TableReader<'_>) -> PolicyRule {

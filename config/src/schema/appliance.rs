@@ -1,8 +1,10 @@
 //! The `[appliance]` section of the appliance role: which GWLB nodes to trust, flow
-//! timeouts, the health-check responder and the inspection policy.
+//! timeouts, the health-check responder, the inspection policy and the flow log.
 //!
 //! The appliance must work behind AWS's real GWLB as well as behind a sluice gateway, so its
 //! defaults match GWLB's (350 s TCP idle timeout, 120 s for other protocols).
+
+use std::path::PathBuf;
 
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub struct Appliance {
     pub health_check: ApplianceHealthCheck,
     /// `[appliance.policy]`: the inspection policy. Optional; defaults to allow everything.
     pub policy: InspectionPolicy,
+    /// `[appliance.flow_log]`: one JSON line per finished flow. Optional; off by default.
+    pub flow_log: FlowLog,
 }
 
 /// `[appliance.health_check]`: the health-check responder on the appliance's own address.
@@ -88,6 +92,28 @@ pub struct PolicyRule {
     pub icmp_types: Option<Vec<u8>>,
 }
 
+/// `[appliance.flow_log]`: the flow log, one JSON object per line for every flow that ends
+/// (expired, evicted, closed, or still open at shutdown): endpoint, 5-tuple as the initiator
+/// sent it, packets and bytes each way, verdict and rule, start and end. Never a payload
+/// byte. The file is created with mode 0600 and rotated by size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowLog {
+    /// `enabled`: write the flow log. Default: false.
+    pub enabled: bool,
+    /// `path`: the file records are appended to, an absolute path such as
+    /// `/var/log/sluice/flows.jsonl`; its directory must exist. Required when `enabled` is
+    /// true; no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `max_bytes`: the size a file may reach. A record that would take the file past it
+    /// first rotates `path` to `path.1` (`path.1` to `path.2`, and so on), 1 MiB–16 GiB
+    /// (1048576–17179869184). Default: 67108864 (64 MiB).
+    pub max_bytes: u64,
+    /// `max_files`: how many rotated files (`path.1` to `path.N`) are kept; the oldest is
+    /// dropped, 1–100. Default: 5.
+    pub max_files: u32,
+}
+
 keyword_enum! {
     /// `appliance.health_check.protocol`.
     pub enum ApplianceHealthCheckProtocol {
@@ -134,6 +160,24 @@ impl Default for ApplianceHealthCheck {
         Self {
             protocol: Self::DEFAULT_PROTOCOL,
             port: Self::DEFAULT_PORT,
+        }
+    }
+}
+
+impl FlowLog {
+    /// Default `max_bytes` (64 MiB).
+    pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+    /// Default `max_files`.
+    pub const DEFAULT_MAX_FILES: u32 = 5;
+}
+
+impl Default for FlowLog {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: None,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_files: Self::DEFAULT_MAX_FILES,
         }
     }
 }

@@ -109,7 +109,9 @@ impl Config {
 
     /// A one-line description for logs and `sluice check-config`, such as
     /// `gateway "gwlb-1" in zone use1-az1: 2 ports, 2 workers, 4 targets in 2 zones,
-    /// 3 endpoints (2 available), flow table 1048576`.
+    /// 3 endpoints (2 available), flow table 1048576`, or for an appliance
+    /// `appliance: 1 port, 1 worker, GWLB sources 10.0.1.0/24, policy: 3 rules, default
+    /// allow` followed by `, flow log /var/log/sluice/flows.jsonl` when the flow log is on.
     pub fn summary(&self) -> String {
         let dataplane = &self.dataplane;
         let ports = count(dataplane.ports.len(), "port");
@@ -140,8 +142,12 @@ impl Config {
                     .iter()
                     .map(|s| s.to_string())
                     .collect();
+                let flow_log = match (appliance.flow_log.enabled, &appliance.flow_log.path) {
+                    (true, Some(path)) => format!(", flow log {}", path.display()),
+                    _ => String::new(),
+                };
                 format!(
-                    "appliance: {ports}, {workers}, GWLB sources {}, policy: {}, default {}",
+                    "appliance: {ports}, {workers}, GWLB sources {}, policy: {}, default {}{flow_log}",
                     sources.join(", "),
                     count(appliance.policy.rules.len(), "rule"),
                     appliance.policy.default_action,

@@ -1,11 +1,13 @@
-//! Rules for the appliance role: GWLB sources, timeouts, the health-check responder and the
-//! inspection policy rules.
+//! Rules for the appliance role: GWLB sources, timeouts, the health-check responder, the
+//! inspection policy rules and the flow log.
+
+use std::path::Path;
 
 use ipnet::IpNet;
 
 use super::{Checker, Rule};
 use crate::limits;
-use crate::schema::appliance::{Appliance, PolicyRule};
+use crate::schema::appliance::{Appliance, FlowLog, PolicyRule};
 use crate::schema::gateway::parse_vpce_id;
 
 pub(super) fn check(check: &mut Checker, appliance: &Appliance) {
@@ -62,6 +64,41 @@ pub(super) fn check(check: &mut Checker, appliance: &Appliance) {
             .map(|(i, r)| (format!("appliance.policy.rule[{i}].name"), r.name.clone())),
         |name| format!("rule name \"{name}\""),
     );
+    check_flow_log(check, &appliance.flow_log);
+}
+
+fn check_flow_log(check: &mut Checker, flow_log: &FlowLog) {
+    const KEY: &str = "appliance.flow_log";
+    match &flow_log.path {
+        Some(path) => check_absolute(check, &format!("{KEY}.path"), path),
+        None if flow_log.enabled => check.push(
+            format!("{KEY}.path"),
+            &["appliance.flow_log.enabled"],
+            Rule::FlowLogPathRequired,
+        ),
+        None => {}
+    }
+    check.range(
+        format!("{KEY}.max_bytes"),
+        flow_log.max_bytes,
+        &limits::FLOW_LOG_MAX_BYTES,
+    );
+    check.range(
+        format!("{KEY}.max_files"),
+        flow_log.max_files,
+        &limits::FLOW_LOG_MAX_FILES,
+    );
+}
+
+/// The same rule as for `[management]`'s files: a relative path would depend on the
+/// directory sluice happens to be started from.
+fn check_absolute(check: &mut Checker, key: &str, path: &Path) {
+    if !path.is_absolute() {
+        let rule = Rule::NotAbsolute {
+            value: path.display().to_string(),
+        };
+        check.push(key, &[], rule);
+    }
 }
 
 fn check_rule(check: &mut Checker, key: &str, rule: &PolicyRule) {

@@ -224,6 +224,11 @@ pub(crate) enum Rule {
     /// `icmp_types` without ICMP-only protocols.
     #[error("icmp_types need protocols that list only icmp and icmpv6")]
     IcmpTypesNeedIcmp,
+    /// `appliance.flow_log.enabled = true` without a `path`.
+    #[error(
+        "required when enabled = true: the file flow records are appended to, an absolute path such as \"/var/log/sluice/flows.jsonl\""
+    )]
+    FlowLogPathRequired,
 
     /// A path that must be absolute.
     #[error("\"{value}\" is not an absolute path")]

@@ -21,6 +21,7 @@
 //! On stop the workers drain TX and send a last report, and the final counters are printed.
 
 pub mod clock;
+pub mod flow_log;
 pub mod neighbors;
 pub mod plan;
 pub mod preflight;

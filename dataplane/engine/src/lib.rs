@@ -25,13 +25,14 @@ pub mod burst;
 pub mod counters;
 pub mod encap;
 pub mod flow;
+pub mod flow_stats;
 pub mod flow_table;
 pub mod gateway;
 mod local;
 pub mod maglev;
 pub mod packet;
-pub mod policy;
 pub mod parse;
+pub mod policy;
 pub mod rst;
 pub mod snapshot;
 #[cfg(feature = "testkit")]

@@ -1,0 +1,631 @@
+//! Per-flow packet and byte counts for flow logs, beside the flow table and indexed by its
+//! slots.
+//!
+//! Flow logs need, for every flow that ends, when it started and how many packets and bytes
+//! went each way. The flow table keeps one cache line per flow and nothing to spare, so the
+//! counts live here, in an array of one cache line per slot allocated once
+//! ([`FlowStats::new`]) and shared by every worker, like the appliance's header records.
+//!
+//! # Protocol
+//!
+//! - The worker whose insert *created* a flow calls [`FlowStats::start`] with the flow's
+//!   handle, the time and the direction of the first packet (relative to the flow key). That
+//!   zeroes the slot's counts and tags the slot with the handle's generation. The flow table
+//!   tells exactly one inserter that it created the flow, so each generation has one writer.
+//! - Every packet of the flow, on any worker, calls [`FlowStats::account`]: a relaxed load
+//!   and two relaxed `fetch_add`s on the slot's one line, no branch but the bounds check.
+//!   The direction is the packet's, relative to the key; the slot maps it to forward (the
+//!   first packet's way) or reverse.
+//! - Whoever learns that the flow ended calls [`FlowStats::take`] with the flow's handle:
+//!   the control thread for the flows [`crate::flow_table::FlowTable::expire`] reports, the
+//!   inserting worker for a flow its insert evicted (before it starts the new flow, which
+//!   often reuses the same slot). `take` returns the totals only if the slot still belongs
+//!   to that generation, and only once.
+//!
+//! # What the counts mean
+//!
+//! A flow's totals are what was accounted between its `start` and its `take`. Counting is
+//! not checked against the generation (a check per packet would cost a load and a branch on
+//! the hottest path), so two rare races blur the edges of a flow, and only by the packets in
+//! flight at that instant: packets that another worker accounts after the flow's insert but
+//! before its creator's `start` are lost (rare: GWLB sends a flow's direction from one outer
+//! UDP port, so its next packets reach the same RX queue and worker, after the `start`, and
+//! the reverse direction cannot have been sent before the first packet was returned), and
+//! packets a worker accounts on a handle it looked up just before the flow expired land on
+//! the slot's next flow, if that one has started already. Never does [`FlowStats::take`] return totals that were
+//! reset for another generation while it read them: it reads seqlock-style against the
+//! slot's tag word.
+//!
+//! # Layout
+//!
+//! Each slot is one 64-byte line: a tag word (generation, state, first direction), the
+//! start time and a packet and a byte counter per direction, 48 bytes padded to 64. The
+//! padding costs a quarter of the memory (64 rather than 48 bytes a slot, as much again as
+//! the flow table itself) and buys two things: a packet's two `fetch_add`s and the tag load
+//! always touch exactly one line (at 48 bytes, every other slot would straddle two), and two
+//! workers counting flows in neighbouring slots never contend for a line (at 48 bytes,
+//! neighbours share one, and a contended line moves between cores for about 100 ns per
+//! write, a whole packet's budget at 10 Mpps).
+
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicU64, fence};
+
+use crate::flow::Direction;
+use crate::flow_table::Handle;
+
+/// The generation bits of a [`Handle`] (the flow table keeps 22).
+const GENERATION_BITS: u32 = 22;
+/// The generation's bits, unshifted.
+const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
+
+/// Where the state sits in the tag word (above the generation).
+const STATE_SHIFT: u32 = 32;
+/// Never started.
+const STATE_EMPTY: u64 = 0;
+/// A `start` is resetting the slot.
+const STATE_BUSY: u64 = 1;
+/// Started and not yet taken.
+const STATE_LIVE: u64 = 2;
+/// Taken: the totals were handed out.
+const STATE_TAKEN: u64 = 3;
+/// The bit of the tag word that holds the first packet's direction (set: the first packet
+/// travelled in [`Direction::Reverse`] of the key).
+const FIRST_REVERSE_BIT: u32 = 34;
+
+/// What [`FlowStats::take`] returns for a flow that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowTotals {
+    /// The time [`FlowStats::start`] was given, in the caller's nanoseconds.
+    pub start_ns: u64,
+    /// The direction, relative to the flow key, of the flow's first packet: its source is
+    /// the flow's initiator (see [`crate::flow::FlowKey::endpoints`]).
+    pub initiator: Direction,
+    /// Packets in the first packet's direction.
+    pub packets_forward: u64,
+    /// Bytes in the first packet's direction, as passed to [`FlowStats::account`].
+    pub bytes_forward: u64,
+    /// Packets in the other direction.
+    pub packets_reverse: u64,
+    /// Bytes in the other direction.
+    pub bytes_reverse: u64,
+}
+
+/// Why [`FlowStats::new`] could not allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowStatsError {
+    /// The capacity asked for.
+    pub capacity: usize,
+    /// The bytes that could not be allocated.
+    pub bytes: usize,
+}
+
+/// The counts of every slot of a flow table. See the module documentation.
+#[derive(Debug)]
+pub struct FlowStats {
+    /// One line per flow-table slot.
+    slots: Box<[StatsSlot]>,
+}
+
+/// One slot's counts, one cache line.
+#[derive(Debug)]
+#[repr(C, align(64))]
+struct StatsSlot {
+    /// `first_reverse << 34 | state << 32 | generation`: the seqlock word.
+    tag: AtomicU64,
+    /// The flow's start, in the caller's nanoseconds.
+    start_ns: AtomicU64,
+    /// Packets and bytes by direction relative to the first packet: `[forward, reverse]`.
+    counts: [Counts; 2],
+}
+
+/// A direction's counters.
+#[derive(Debug)]
+struct Counts {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+const _: () = assert!(size_of::<StatsSlot>() == 64);
+
+impl FlowStats {
+    /// Bytes per slot.
+    pub const BYTES_PER_SLOT: usize = size_of::<StatsSlot>();
+
+    /// Counts for every slot of a flow table of `capacity` slots, zeroed. This is the only
+    /// allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowStatsError`] when the allocator refuses the memory
+    /// ([`FlowStats::memory_bytes_for`]).
+    pub fn new(capacity: usize) -> Result<Self, FlowStatsError> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(capacity)
+            .map_err(|_| FlowStatsError {
+                capacity,
+                bytes: Self::memory_bytes_for(capacity),
+            })?;
+        slots.extend((0..capacity).map(|_| StatsSlot::new()));
+        Ok(Self {
+            slots: slots.into_boxed_slice(),
+        })
+    }
+
+    /// The bytes counts for a table of `capacity` slots occupy, for planning.
+    #[must_use]
+    pub const fn memory_bytes_for(capacity: usize) -> usize {
+        capacity.saturating_mul(Self::BYTES_PER_SLOT)
+    }
+
+    /// The number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Starts counting the flow `handle`, which the caller's insert has just created, at
+    /// `now_ns`; `first` is the direction of its first packet relative to the flow key.
+    /// Zeroes the slot's counts. Call it before accounting the first packet.
+    ///
+    /// Returns false, changing nothing, when the slot is out of range, another `start` is
+    /// resetting it, or it already belongs to a newer generation (the flow ended and its slot
+    /// was reused while the caller was descheduled between its insert and this call).
+    pub fn start(&self, handle: Handle, now_ns: u64, first: Direction) -> bool {
+        let Some(slot) = self.slots.get(handle.slot() as usize) else {
+            return false;
+        };
+        let generation = u64::from(handle.generation()) & GENERATION_MASK;
+        let busy = STATE_BUSY << STATE_SHIFT | generation;
+        let mut current = slot.tag.load(Relaxed);
+        // The exchange fails only when another thread moved the tag on (a `take` of the
+        // slot's previous flow, at most once, or another start), so the loop is lock-free.
+        loop {
+            let state = state(current);
+            if state == STATE_BUSY || (state != STATE_EMPTY && is_newer(current, generation)) {
+                return false;
+            }
+            match slot
+                .tag
+                .compare_exchange_weak(current, busy, Relaxed, Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        // Seqlock writer: a reader that sees any of the stores below also sees `busy` (or a
+        // later tag) when it checks the tag again, and gives up.
+        fence(Release);
+        slot.start_ns.store(now_ns, Relaxed);
+        for counts in &slot.counts {
+            counts.packets.store(0, Relaxed);
+            counts.bytes.store(0, Relaxed);
+        }
+        let first_reverse = u64::from(first == Direction::Reverse) << FIRST_REVERSE_BIT;
+        let live = first_reverse | STATE_LIVE << STATE_SHIFT | generation;
+        slot.tag.store(live, Release);
+        true
+    }
+
+    /// Counts one packet of `bytes` bytes of the flow `handle`, travelling in `direction`
+    /// relative to the flow key. Any worker may call it for any live flow; it never waits.
+    #[inline]
+    pub fn account(&self, handle: Handle, direction: Direction, bytes: u64) {
+        let Some(slot) = self.slots.get(handle.slot() as usize) else {
+            return;
+        };
+        // Reverse of the key, xor "the first packet was reverse of the key": 1 when the
+        // packet goes the other way than the first one. Arithmetic, not a branch.
+        let tag = slot.tag.load(Relaxed);
+        let packet_reverse = u64::from(direction == Direction::Reverse);
+        let index = ((tag >> FIRST_REVERSE_BIT) ^ packet_reverse) & 1;
+        let counts = &slot.counts[index as usize];
+        counts.packets.fetch_add(1, Relaxed);
+        counts.bytes.fetch_add(bytes, Relaxed);
+    }
+
+    /// The totals of the flow `handle`, which has ended, or `None` if the slot no longer
+    /// belongs to it (another flow started in it), was never started for it, or its totals
+    /// were taken already. Each generation's totals are handed out at most once.
+    ///
+    /// The four counts are read one after another while late packets may still arrive, so
+    /// they are a snapshot of monotonic counters rather than one instant; they never include
+    /// a count reset by another generation's start.
+    pub fn take(&self, handle: Handle) -> Option<FlowTotals> {
+        self.take_with(handle, || {})
+    }
+
+    /// [`FlowStats::take`], calling `midway` between reading the forward and the reverse
+    /// counts: the tests start another generation there, the moment a torn read would
+    /// otherwise go unnoticed.
+    #[inline]
+    fn take_with(&self, handle: Handle, midway: impl FnOnce()) -> Option<FlowTotals> {
+        let slot = self.slots.get(handle.slot() as usize)?;
+        let generation = u64::from(handle.generation()) & GENERATION_MASK;
+        let before = slot.tag.load(Acquire);
+        if state(before) != STATE_LIVE || before & GENERATION_MASK != generation {
+            return None;
+        }
+        let start_ns = slot.start_ns.load(Relaxed);
+        let [forward, reverse] = &slot.counts;
+        let packets_forward = forward.packets.load(Relaxed);
+        let bytes_forward = forward.bytes.load(Relaxed);
+        midway();
+        let packets_reverse = reverse.packets.load(Relaxed);
+        let bytes_reverse = reverse.bytes.load(Relaxed);
+        // Seqlock reader: if any load above saw a store of a later `start`, this fence
+        // makes the exchange below see that start's tag, and fail.
+        fence(Acquire);
+        let taken = before & !(0b11 << STATE_SHIFT) | STATE_TAKEN << STATE_SHIFT;
+        slot.tag
+            .compare_exchange(before, taken, Relaxed, Relaxed)
+            .ok()?;
+        Some(FlowTotals {
+            start_ns,
+            initiator: if before >> FIRST_REVERSE_BIT & 1 == 1 {
+                Direction::Reverse
+            } else {
+                Direction::Forward
+            },
+            packets_forward,
+            bytes_forward,
+            packets_reverse,
+            bytes_reverse,
+        })
+    }
+}
+
+impl StatsSlot {
+    /// A slot never started.
+    const fn new() -> Self {
+        Self {
+            tag: AtomicU64::new(STATE_EMPTY << STATE_SHIFT),
+            start_ns: AtomicU64::new(0),
+            counts: [const {
+                Counts {
+                    packets: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                }
+            }; 2],
+        }
+    }
+}
+
+/// The state of a tag word.
+const fn state(tag: u64) -> u64 {
+    tag >> STATE_SHIFT & 0b11
+}
+
+/// Whether the tag's generation is newer than `generation`: ahead of it by less than half
+/// the generation space, as a slot's generation only ever counts up (and wraps).
+const fn is_newer(tag: u64, generation: u64) -> bool {
+    let ahead = (tag & GENERATION_MASK).wrapping_sub(generation) & GENERATION_MASK;
+    ahead != 0 && ahead < 1 << (GENERATION_BITS - 1)
+}
+
+impl core::fmt::Display for FlowStatsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "cannot allocate {} bytes for the flow counts of {} slots",
+            self.bytes, self.capacity
+        )
+    }
+}
+
+impl std::error::Error for FlowStatsError {}
+
+#[cfg(test)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::flow::{FlowKey, Stickiness};
+    use crate::flow_table::FlowTable;
+
+    /// The key of a TCP flow from 10.0.0.1:`port` to 10.0.0.2:80, and its direction.
+    fn key(port: u16) -> (FlowKey, Direction) {
+        FlowKey::new(
+            0,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            6,
+            port,
+            80,
+            Stickiness::FiveTuple,
+            false,
+        )
+    }
+
+    fn insert(table: &FlowTable, key: &FlowKey) -> Handle {
+        let inserted = table.insert(key, key.hash(), 0, 1, |_| u64::MAX);
+        let inserted = inserted.expect("room in the table");
+        assert!(inserted.created);
+        inserted.handle
+    }
+
+    /// Two handles of the same slot, of consecutive generations.
+    fn reused_slot(table: &FlowTable) -> (Handle, Handle) {
+        let (k, _) = key(1000);
+        let old = insert(table, &k);
+        assert!(table.remove(old));
+        let new = insert(table, &k);
+        assert_eq!(old.slot(), new.slot(), "a lone key goes back to its slot");
+        assert_ne!(old.generation(), new.generation());
+        (old, new)
+    }
+
+    #[test]
+    fn counts_both_directions_relative_to_the_first_packet() {
+        let table = FlowTable::new(1024).expect("table");
+        let stats = FlowStats::new(table.capacity()).expect("stats");
+        let (k, first) = key(40000);
+        let h = insert(&table, &k);
+        assert!(stats.start(h, 5_000, first));
+        stats.account(h, first, 60);
+        stats.account(h, first, 1500);
+        stats.account(h, first.reverse(), 40);
+        let totals = stats.take(h).expect("totals");
+        assert_eq!(
+            totals,
+            FlowTotals {
+                start_ns: 5_000,
+                initiator: first,
+                packets_forward: 2,
+                bytes_forward: 1560,
+                packets_reverse: 1,
+                bytes_reverse: 40,
+            }
+        );
+        assert_eq!(stats.take(h), None, "totals are handed out once");
+    }
+
+    #[test]
+    fn a_flow_that_began_in_the_keys_reverse_direction_is_mapped_back() {
+        let stats = FlowStats::new(1024).expect("stats");
+        let table = FlowTable::new(1024).expect("table");
+        let h = insert(&table, &key(7).0);
+        assert!(stats.start(h, 1, Direction::Reverse));
+        stats.account(h, Direction::Reverse, 100);
+        stats.account(h, Direction::Forward, 10);
+        stats.account(h, Direction::Forward, 10);
+        let totals = stats.take(h).expect("totals");
+        assert_eq!(totals.initiator, Direction::Reverse);
+        assert_eq!((totals.packets_forward, totals.bytes_forward), (1, 100));
+        assert_eq!((totals.packets_reverse, totals.bytes_reverse), (2, 20));
+    }
+
+    #[test]
+    fn a_reused_slot_belongs_to_its_new_generation() {
+        let table = FlowTable::new(1024).expect("table");
+        let stats = FlowStats::new(table.capacity()).expect("stats");
+        let (old, new) = reused_slot(&table);
+        assert_eq!(stats.take(old), None, "never started");
+        assert!(stats.start(old, 10, Direction::Forward));
+        stats.account(old, Direction::Forward, 100);
+        assert!(stats.start(new, 20, Direction::Forward));
+        assert!(
+            !stats.start(old, 30, Direction::Forward),
+            "a late start of the older generation changes nothing"
+        );
+        stats.account(new, Direction::Forward, 7);
+        assert_eq!(stats.take(old), None, "the slot moved on");
+        let totals = stats.take(new).expect("totals");
+        assert_eq!(
+            (
+                totals.start_ns,
+                totals.packets_forward,
+                totals.bytes_forward
+            ),
+            (20, 1, 7),
+            "the old generation's counts were reset"
+        );
+    }
+
+    #[test]
+    fn handles_out_of_range_are_ignored() {
+        let table = FlowTable::new(2048).expect("table");
+        let stats = FlowStats::new(8).expect("stats");
+        let far = (0..2000)
+            .map(|port| insert(&table, &key(port).0))
+            .find(|h| h.slot() >= 8)
+            .expect("a slot past 8");
+        assert!(!stats.start(far, 1, Direction::Forward));
+        stats.account(far, Direction::Forward, 1);
+        assert_eq!(stats.take(far), None);
+        assert_eq!(stats.capacity(), 8);
+        assert_eq!(FlowStats::memory_bytes_for(8), 512);
+    }
+
+    #[test]
+    fn generations_compare_across_the_wrap() {
+        let tag = |generation: u64| STATE_LIVE << STATE_SHIFT | generation;
+        assert!(is_newer(tag(5), 4));
+        assert!(!is_newer(tag(4), 4));
+        assert!(!is_newer(tag(4), 5));
+        assert!(
+            is_newer(tag(0), GENERATION_MASK),
+            "0 follows the last generation"
+        );
+        assert!(!is_newer(tag(GENERATION_MASK), 0));
+    }
+
+    /// Two workers account packets of a slot's flow while a third thread takes the totals,
+    /// racing the start of the slot's next generation. Worker A starts generation g, accounts
+    /// `N` forward packets of g + 1 bytes, publishes g, waits for worker B to account `M`
+    /// reverse packets of g + 1 bytes, and starts g + 1. So a total taken for g that read a
+    /// count after g + 1's reset, or g + 1's packets, would break its sizes.
+    #[test]
+    fn take_never_returns_another_generations_totals() {
+        const GENERATIONS: usize = 2_000;
+        const N: u64 = 50;
+        const M: u64 = 20;
+        let table = FlowTable::new(1024).expect("table");
+        let stats = Arc::new(FlowStats::new(table.capacity()).expect("stats"));
+        let (k, _) = key(1000);
+        // The handles of consecutive generations of one slot, made up front.
+        let mut handles = Vec::new();
+        for _ in 0..GENERATIONS {
+            let h = insert(&table, &k);
+            assert!(table.remove(h));
+            handles.push(h);
+        }
+        assert!(handles.iter().all(|h| h.slot() == handles[0].slot()));
+        let handles = Arc::new(handles);
+        // The generation published by A (index into `handles`, plus one; 0: none yet), and
+        // the last one B finished (plus one).
+        let published = Arc::new(AtomicU64::new(0));
+        let finished = Arc::new(AtomicU64::new(0));
+        let shared = || {
+            (
+                Arc::clone(&stats),
+                Arc::clone(&handles),
+                Arc::clone(&published),
+                Arc::clone(&finished),
+            )
+        };
+
+        let (a_stats, a_handles, a_published, a_finished) = shared();
+        let worker_a = std::thread::spawn(move || {
+            for (g, &h) in a_handles.iter().enumerate() {
+                let size = g as u64 + 1;
+                assert!(a_stats.start(h, size, Direction::Forward), "start {g}");
+                for _ in 0..N {
+                    a_stats.account(h, Direction::Forward, size);
+                }
+                a_published.store(size, Release);
+                while a_finished.load(Acquire) != size {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let (b_stats, b_handles, b_published, b_finished) = shared();
+        let worker_b = std::thread::spawn(move || {
+            for (g, &h) in b_handles.iter().enumerate() {
+                let size = g as u64 + 1;
+                while b_published.load(Acquire) != size {
+                    std::thread::yield_now();
+                }
+                for _ in 0..M {
+                    b_stats.account(h, Direction::Reverse, size);
+                }
+                b_finished.store(size, Release);
+            }
+        });
+
+        let mut taken = 0;
+        let mut last = 0;
+        while last < GENERATIONS as u64 {
+            let size = published.load(Acquire);
+            if size == last {
+                std::thread::yield_now();
+                continue;
+            }
+            last = size;
+            let Some(totals) = stats.take(handles[size as usize - 1]) else {
+                continue;
+            };
+            taken += 1;
+            assert_eq!(totals.start_ns, size);
+            assert_eq!(totals.initiator, Direction::Forward);
+            assert_eq!(
+                (totals.packets_forward, totals.bytes_forward),
+                (N, N * size),
+                "generation {}: forward counts were final when it was published",
+                size - 1
+            );
+            assert!(totals.packets_reverse <= M, "{totals:?}");
+            assert_eq!(totals.bytes_reverse % size, 0, "{totals:?}");
+            assert!(totals.bytes_reverse <= M * size, "{totals:?}");
+        }
+        worker_a.join().expect("worker A");
+        worker_b.join().expect("worker B");
+        assert!(taken > 0, "the taker never won a race");
+    }
+
+    /// A start of the next generation in the middle of a take makes the take give up,
+    /// rather than return the old forward counts with the new (reset) reverse ones.
+    #[test]
+    fn a_start_during_a_take_makes_it_give_up() {
+        let table = FlowTable::new(1024).expect("table");
+        let stats = FlowStats::new(table.capacity()).expect("stats");
+        let (old, new) = reused_slot(&table);
+        assert!(stats.start(old, 1, Direction::Forward));
+        stats.account(old, Direction::Forward, 100);
+        stats.account(old, Direction::Reverse, 50);
+        let taken = stats.take_with(old, || {
+            assert!(stats.start(new, 2, Direction::Forward));
+        });
+        assert_eq!(taken, None);
+        assert_eq!(stats.take(old), None, "the slot moved on");
+        let totals = stats.take(new).expect("the new generation's totals");
+        assert_eq!((totals.start_ns, totals.packets_reverse), (2, 0));
+    }
+
+    /// A take that finishes before the next start gets the whole totals, and that start
+    /// still succeeds (it retries over the take's change of the tag).
+    #[test]
+    fn a_start_after_a_take_succeeds() {
+        let table = FlowTable::new(1024).expect("table");
+        let stats = FlowStats::new(table.capacity()).expect("stats");
+        let (old, new) = reused_slot(&table);
+        assert!(stats.start(old, 1, Direction::Forward));
+        stats.account(old, Direction::Reverse, 50);
+        let totals = stats.take(old).expect("totals");
+        assert_eq!((totals.packets_reverse, totals.bytes_reverse), (1, 50));
+        assert!(stats.start(new, 2, Direction::Forward));
+    }
+
+    /// A taker and a starter released at the same moment, many times: the taker gets the
+    /// old generation's whole totals or nothing, and the starter always starts.
+    #[test]
+    fn take_racing_a_restart_gets_old_totals_or_nothing() {
+        const ROUNDS: u64 = 5_000;
+        /// Waits for `cell` to reach `value`, spinning so that both threads run at once
+        /// when there are cores for them, yielding now and then when there are not.
+        fn wait_for(cell: &AtomicU64, value: u64) {
+            let mut spins = 0u32;
+            while cell.load(Acquire) != value {
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(256) {
+                    std::thread::yield_now();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+        let table = FlowTable::new(1024).expect("table");
+        let stats = Arc::new(FlowStats::new(table.capacity()).expect("stats"));
+        let (old, new) = reused_slot(&table);
+        let go = Arc::new(AtomicU64::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        let starter = {
+            let (stats, go, started) = (Arc::clone(&stats), Arc::clone(&go), Arc::clone(&started));
+            std::thread::spawn(move || {
+                for round in 1..=ROUNDS {
+                    wait_for(&go, round);
+                    assert!(stats.start(new, u64::MAX, Direction::Forward));
+                    started.store(round, Release);
+                }
+            })
+        };
+        for round in 1..=ROUNDS {
+            // Back to the old generation: a test-only rewind of the tag.
+            stats.slots[old.slot() as usize].tag.store(0, Relaxed);
+            assert!(stats.start(old, round, Direction::Forward));
+            for _ in 0..3 {
+                stats.account(old, Direction::Forward, 10);
+            }
+            stats.account(old, Direction::Reverse, 7);
+            go.store(round, Release);
+            if let Some(totals) = stats.take(old) {
+                assert_eq!(totals.start_ns, round);
+                assert_eq!((totals.packets_forward, totals.bytes_forward), (3, 30));
+                assert_eq!((totals.packets_reverse, totals.bytes_reverse), (1, 7));
+            }
+            wait_for(&started, round);
+        }
+        starter.join().expect("starter");
+    }
+}
