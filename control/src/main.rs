@@ -65,7 +65,7 @@ enum Command {
     #[command(
         after_long_help = "Examples:\n  sluice run --config gateway.toml --dry-run\n  \
 ip netns exec lab sluice run --config appliance.toml --status-interval 5\n  \
-sluice run --config perf.toml --duration 10"
+sluice run --config perf.toml --duration 10 --summary-json summary.json"
     )]
     Run {
         /// The TOML configuration (gateway or appliance role).
@@ -87,6 +87,17 @@ sluice run --config perf.toml --duration 10"
         /// answer; without it targets are `initial` until their checks pass.
         #[arg(long)]
         no_health_checks: bool,
+        /// At the stop, also write the final summary as one JSON object to FILE, for
+        /// scripts (perf/run reads it): "schema" ("sluice-run-summary/v1"),
+        /// "elapsed_seconds", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_mpps"
+        /// (the average over the run), "drops", "drops_by_reason" (name: count),
+        /// "flows" (live, created, expired), "tsc_hz", and "burst_latency" and
+        /// "packet_latency" (null before the first burst): "count", "cycles" and "ns" (each
+        /// p50, p90, p99, p99_9, max, mean), "distribution" ([quantile, cycles] pairs). Burst
+        /// latency is RX to the end of TX of a burst; packet latency is that divided by the
+        /// burst's packets.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
     },
     /// Validate a configuration file and print a one-line summary.
     ///
@@ -195,7 +206,15 @@ fn main() -> ExitCode {
             duration,
             status_interval,
             no_health_checks,
-        } => run_dataplane(config, dry_run, duration, status_interval, no_health_checks),
+            summary_json,
+        } => run_dataplane(
+            config,
+            dry_run,
+            duration,
+            status_interval,
+            no_health_checks,
+            summary_json,
+        ),
         Command::CheckConfig { file, output } => check_config(&file, output),
         Command::Decode { file, output } => decode_capture(&file, output),
         Command::Simulate {
@@ -224,6 +243,7 @@ fn run_dataplane(
     duration: Option<f64>,
     status_interval: Option<f64>,
     no_health_checks: bool,
+    summary_json: Option<PathBuf>,
 ) -> u8 {
     let seconds = |s: Option<f64>, what: &str| -> Result<Option<std::time::Duration>, u8> {
         match s {
@@ -250,6 +270,7 @@ fn run_dataplane(
         duration,
         status_interval,
         no_health_checks,
+        summary_json,
     };
     match sluice::run::run(&options) {
         Ok(()) => EXIT_OK,

@@ -44,8 +44,16 @@ use std::path::{Path, PathBuf};
 use serde::{Serialize, Serializer};
 use sluice_config::schema::appliance::PolicyAction;
 use sluice_config::schema::types::IpProtocol;
+use std::sync::Arc;
+
+use sluice_engine::appliance::FlowRecords;
 use sluice_engine::flow::{Direction, FlowKey};
+use sluice_engine::flow_stats::FlowStats;
+use sluice_engine::flow_table::Expired;
+use sluice_engine::policy::{Action, FlowVerdict, Policy};
+use sluice_wire::geneve::GenevePacket;
 use sluice_wire::gwlb::EndpointId;
+use sluice_wire::gwlb::GwlbOptions;
 
 /// The mode of flow log files: read and write for the owner only.
 const MODE: u32 = 0o600;
@@ -591,6 +599,147 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     };
     let year = era * 400 + year_of_era + u64::from(month <= 2);
     (year, month, day)
+}
+
+/// How many earlier policies [`FlowLogger`] keeps to name the rules of flows decided before a
+/// reload.
+const POLICY_HISTORY: usize = 8;
+
+/// The control thread's side of flow logs: turns flows the flow table gives up (expired, or
+/// all of them at shutdown) into records, with their totals from [`FlowStats`], their GWLB
+/// endpoint from the header records, and their verdict and rule from the flow's value.
+#[derive(Debug)]
+pub struct FlowLogger {
+    writer: FlowLogWriter,
+    /// Unix time, in nanoseconds, when the engine's clock read zero.
+    unix_base_ns: u64,
+    /// The current policy and a few before it, newest last.
+    policies: Vec<Arc<Policy>>,
+    /// Flows whose totals were gone (taken already, or their slot reused): not logged.
+    missed: u64,
+}
+
+impl FlowLogger {
+    /// A logger writing through `writer`; `engine_now_ns` is the engine's clock now.
+    pub fn new(writer: FlowLogWriter, engine_now_ns: u64) -> Self {
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        FlowLogger {
+            writer,
+            unix_base_ns: unix_now.saturating_sub(engine_now_ns),
+            policies: Vec::new(),
+            missed: 0,
+        }
+    }
+
+    /// Remembers the policy of a published snapshot, so that flows it decided can name their
+    /// rules after the next reload.
+    pub fn note_policy(&mut self, policy: &Arc<Policy>) {
+        if self.policies.last().is_some_and(|p| Arc::ptr_eq(p, policy)) {
+            return;
+        }
+        self.policies.push(Arc::clone(policy));
+        if self.policies.len() > POLICY_HISTORY {
+            self.policies.remove(0);
+        }
+    }
+
+    /// Logs a flow the table gave up at `now` (engine nanoseconds).
+    ///
+    /// # Errors
+    ///
+    /// The writer's error when a full buffer could not be written (the records are counted
+    /// as lost; the logger carries on).
+    pub fn ended(
+        &mut self,
+        flow: &Expired,
+        stats: &FlowStats,
+        records: &FlowRecords,
+        reason: FlowEndReason,
+        now: u64,
+    ) -> Result<(), FlowLogError> {
+        let Some(totals) = stats.take(flow.handle) else {
+            self.missed += 1;
+            return Ok(());
+        };
+        let endpoint = records
+            .load(flow.handle.slot())
+            .and_then(|r| endpoint_of(r.geneve_header()))
+            .unwrap_or(0);
+        let (protocol, (src, src_port), (dst, dst_port)) =
+            FlowLogRecord::initiator_view(&flow.key, totals.initiator);
+        let verdict = FlowVerdict::from_value(flow.value);
+        let (action, rule) = match verdict {
+            Some(v) => {
+                let policy = self
+                    .policies
+                    .iter()
+                    .rev()
+                    .find(|p| v.decided_under(p.generation()));
+                let rule = v
+                    .decision
+                    .rule
+                    .and_then(|i| policy.and_then(|p| p.rule_name(i)));
+                (v.decision.action, rule)
+            }
+            None => (Action::Allow, None),
+        };
+        let end_ns = now.saturating_sub(flow.last_seen.elapsed_nanos(now));
+        let record = FlowLogRecord {
+            endpoint: EndpointId(endpoint),
+            protocol,
+            src,
+            src_port,
+            dst,
+            dst_port,
+            packets_forward: totals.packets_forward,
+            bytes_forward: totals.bytes_forward,
+            packets_reverse: totals.packets_reverse,
+            bytes_reverse: totals.bytes_reverse,
+            verdict: match action {
+                Action::Allow => PolicyAction::Allow,
+                Action::Deny => PolicyAction::Deny,
+                Action::Reject => PolicyAction::Reject,
+            },
+            rule,
+            start_unix_ns: self.unix_base_ns + totals.start_ns,
+            end_unix_ns: self.unix_base_ns + end_ns.max(totals.start_ns),
+            reason,
+        };
+        self.writer.write(&record)
+    }
+
+    /// Writes what is buffered (the control loop's periodic tick).
+    ///
+    /// # Errors
+    ///
+    /// The writer's error; the records are counted as lost.
+    pub fn flush(&mut self) -> Result<(), FlowLogError> {
+        self.writer.flush()
+    }
+
+    /// Flows that ended without totals to log.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// Flushes and closes the file.
+    ///
+    /// # Errors
+    ///
+    /// The last flush's error.
+    pub fn close(self) -> Result<FlowLogStats, FlowLogError> {
+        self.writer.close()
+    }
+}
+
+/// The GWLB endpoint id in a recorded GENEVE header.
+fn endpoint_of(geneve: &[u8]) -> Option<u64> {
+    let packet = GenevePacket::new_checked(geneve).ok()?;
+    GwlbOptions::parse(packet.options_iter())
+        .ok()
+        .map(|o| o.endpoint_id)
 }
 
 #[cfg(test)]

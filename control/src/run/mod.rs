@@ -44,7 +44,8 @@ use sluice_config::schema::gateway::Target as TargetConfig;
 use sluice_config::{Config, RuntimeFacts};
 use sluice_dpdk::{DpdkError, Eal, Mempool, Port, PortConfig, RxQueue, TxBuffer, TxQueue};
 use sluice_engine::appliance::FlowRecords;
-use sluice_engine::flow_table::{ExpiryCursor, FlowTable};
+use sluice_engine::flow_stats::FlowStats;
+use sluice_engine::flow_table::{Expired, ExpiryCursor, FlowTable};
 use sluice_engine::maglev::TargetState;
 use sluice_engine::packet::PacketBuf;
 use sluice_engine::snapshot::{RoleSnapshot, Snapshot};
@@ -53,6 +54,7 @@ use sluice_wire::ethernet::EthernetAddress;
 use crate::health::{self, Checker, DataPlaneStatus, Reason, Responder, ResponderLimits};
 
 use self::clock::Clock;
+use self::flow_log::{FlowEndReason, FlowLogError, FlowLogWriter, FlowLogger};
 use self::neighbors::Resolver;
 use self::plan::Plan;
 use self::summary::{TargetReport, Totals};
@@ -89,6 +91,8 @@ pub struct RunOptions {
     /// Gateway: do not health-check targets, treat every registered one as healthy (as
     /// `sluice simulate` does).
     pub no_health_checks: bool,
+    /// Also write the final summary as JSON to this file (`--summary-json`).
+    pub summary_json: Option<PathBuf>,
 }
 
 /// Why `sluice run` could not start or stopped with an error. Every variant's text ends in a
@@ -126,6 +130,19 @@ pub enum RunError {
     /// The health checker or the health-check responder could not start.
     #[error(transparent)]
     Health(#[from] health::HealthError),
+    /// The flow log could not be opened.
+    #[error("{0}\n  hint: appliance.flow_log.path must be in an existing directory root can write")]
+    FlowLog(#[from] FlowLogError),
+    /// The `--summary-json` file could not be written.
+    #[error(
+        "--summary-json {path}: {source}\n  hint: check that its directory exists and is writable"
+    )]
+    SummaryJson {
+        /// The file.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 }
 
 fn dpdk(what: impl Into<String>, hint: impl Into<String>) -> impl FnOnce(DpdkError) -> RunError {
@@ -247,6 +264,33 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         Role::Gateway(_) => 1,
     });
     let clock = Clock::new(eal.tsc_hz(), eal.tsc());
+    let flow_log = match &config.role {
+        Role::Appliance(a) if a.appliance.flow_log.enabled => Some(a.appliance.flow_log.clone()),
+        _ => None,
+    };
+    let stats = match &flow_log {
+        Some(_) => Some(
+            FlowStats::new(plan.flow_capacity as usize)
+                .map_err(|e| RunError::FlowTable(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let flow_logger = match flow_log {
+        Some(settings) => {
+            let path = settings.path.unwrap_or_default();
+            let (writer, tightened) =
+                FlowLogWriter::open(path, settings.max_bytes, settings.max_files)?;
+            if let Some(t) = tightened {
+                eprintln!(
+                    "sluice: flow log {}: permissions {:o} were too open; now 0600",
+                    t.path.display(),
+                    t.mode
+                );
+            }
+            Some(FlowLogger::new(writer, clock.ns(eal.tsc())))
+        }
+        None => None,
+    };
 
     let mut control = Control::new(
         config,
@@ -256,6 +300,11 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         &options.config,
         options.no_health_checks,
     )?;
+    control.flow_log = flow_logger;
+    if let (Some(log), RoleSnapshot::Appliance(a)) = (&mut control.flow_log, &control.snapshot.role)
+    {
+        log.note_policy(&a.policy);
+    }
     // The appliance answers health checks on each port's own address (its TAP has it).
     let responder = match &control.config.role {
         Role::Appliance(a) => {
@@ -380,7 +429,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
                 index: i,
                 eal: &eal,
                 clock,
-                pipeline: Pipeline::new(&control.snapshot.role, &table, &records),
+                pipeline: Pipeline::new(&control.snapshot.role, &table, &records, stats.as_ref()),
                 rx,
                 tx,
                 mailbox,
@@ -410,23 +459,23 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             }));
         }
 
-        control.run_loop(
-            &Io {
-                eal: &eal,
-                pool: &pool,
-                ports: &ports,
-                mailboxes: &mailboxes,
-                links: &links,
-                table: &table,
-                stop: &stop,
-                reload: &reload,
-                started,
-                duration: options.duration,
-                status_interval,
-                interactive,
-            },
-            &mut kernel,
-        );
+        let io = Io {
+            eal: &eal,
+            pool: &pool,
+            ports: &ports,
+            mailboxes: &mailboxes,
+            links: &links,
+            table: &table,
+            records: &records,
+            stats: stats.as_ref(),
+            stop: &stop,
+            reload: &reload,
+            started,
+            duration: options.duration,
+            status_interval,
+            interactive,
+        };
+        control.run_loop(&io, &mut kernel);
 
         // From here on the appliance's responder says 503.
         if let Some(status) = &control.dataplane_status {
@@ -442,6 +491,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
                 control.totals.take(w, &r);
             }
         }
+        control.close_flow_log(&io);
     });
 
     // Frames still queued for the kernel or from it are freed with the queues.
@@ -488,12 +538,27 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             eal.tsc_hz()
         )
     );
+    if let RoleSnapshot::Appliance(a) = &control.snapshot.role {
+        print!(
+            "{}",
+            policy_report(&a.policy, control.totals.merged().0.policy_rejects)
+        );
+    }
+    let summary_json = options.summary_json.as_ref().map_or(Ok(()), |path| {
+        let written = control
+            .totals
+            .write_json(path, started.elapsed(), &table, eal.tsc_hz());
+        written.map_err(|source| RunError::SummaryJson {
+            path: path.display().to_string(),
+            source,
+        })
+    });
     // Teardown in reverse order of setup: queues, kernel and data ports (stopped and
     // closed), then the pool and EAL.
     drop(kernel);
     drop(taps);
     drop(ports);
-    Ok(())
+    summary_json
 }
 
 /// Finds, configures and starts a port.
@@ -627,6 +692,10 @@ struct Io<'a, 'pool, 'eal> {
     mailboxes: &'a [Mailbox<'pool>],
     links: &'a [WorkerLink],
     table: &'a FlowTable,
+    /// Appliance: the flows' header records (their GWLB endpoints, for the flow log).
+    records: &'a FlowRecords,
+    /// Appliance with a flow log: the flows' packet and byte counts.
+    stats: Option<&'a FlowStats>,
     stop: &'a AtomicBool,
     reload: &'a AtomicBool,
     started: Instant,
@@ -669,6 +738,10 @@ struct Control {
     printed: Vec<TargetState>,
     /// Appliance: what the health-check responder reports.
     dataplane_status: Option<Arc<DataPlaneStatus>>,
+    /// Appliance with `[appliance.flow_log]`: the log of flows that end.
+    flow_log: Option<FlowLogger>,
+    /// Flows the last sweep removed, for the flow log (reused).
+    ended: Vec<Expired>,
 }
 
 /// A registered target's state as the snapshot gets it, with its reason code.
@@ -722,6 +795,8 @@ impl Control {
             assume_healthy: no_health_checks,
             printed: statuses.iter().map(|s| s.state).collect(),
             dataplane_status: None,
+            flow_log: None,
+            ended: Vec::new(),
         };
         if let Role::Gateway(g) = &control.config.role
             && !no_health_checks
@@ -929,12 +1004,65 @@ impl Control {
             Ok(snapshot) => {
                 let statuses = self.target_statuses(now);
                 self.print_changes(&statuses);
+                if let (Some(log), RoleSnapshot::Appliance(a)) =
+                    (&mut self.flow_log, &snapshot.role)
+                {
+                    log.note_policy(&a.policy);
+                }
                 self.snapshot = Arc::new(snapshot);
                 self.unsent.clear();
                 self.unsent.resize(io.links.len(), true);
                 self.send_snapshot(io);
             }
             Err(e) => eprintln!("sluice: kept snapshot {}: {e}", self.snapshot.epoch),
+        }
+    }
+
+    /// Writes the flows in `self.ended` to the flow log, if there is one, and empties it.
+    fn log_ended(&mut self, io: &Io<'_, '_, '_>, reason: FlowEndReason, now: u64) {
+        let (Some(log), Some(stats)) = (&mut self.flow_log, io.stats) else {
+            self.ended.clear();
+            return;
+        };
+        if self.ended.is_empty() {
+            return;
+        }
+        for flow in self.ended.drain(..) {
+            if let Err(e) = log.ended(&flow, stats, io.records, reason, now) {
+                eprintln!("sluice: {e}");
+            }
+        }
+        if let Err(e) = log.flush() {
+            eprintln!("sluice: {e}");
+        }
+    }
+
+    /// At shutdown, after the workers stopped: every flow still live ends in the flow log
+    /// (reason `shutdown`), which is then closed, with what it wrote said on stderr.
+    fn close_flow_log(&mut self, io: &Io<'_, '_, '_>) {
+        if self.flow_log.is_none() {
+            return;
+        }
+        let now = self.clock.ns(io.eal.tsc());
+        let ended = &mut self.ended;
+        // Every flow is idle for more than zero at a second from now.
+        io.table.expire(
+            now + 1_000_000_000,
+            &mut ExpiryCursor::new(),
+            self.capacity,
+            |_| 0,
+            |flow| ended.push(*flow),
+        );
+        self.log_ended(io, FlowEndReason::Shutdown, now);
+        if let Some(log) = self.flow_log.take() {
+            let missed = log.missed();
+            match log.close() {
+                Ok(stats) => eprintln!(
+                    "sluice: flow log: {} records written, {} lost, {} rotations, {missed} flows without totals",
+                    stats.records, stats.lost, stats.rotations
+                ),
+                Err(e) => eprintln!("sluice: {e}"),
+            }
         }
     }
 
@@ -1155,6 +1283,8 @@ impl Control {
                 .unwrap_or(usize::MAX)
                 .clamp(1, self.capacity);
                 let snapshot = Arc::clone(&self.snapshot);
+                let logging = self.flow_log.is_some();
+                let ended = &mut self.ended;
                 let expired = io.table.expire(
                     now,
                     &mut self.cursor,
@@ -1163,9 +1293,14 @@ impl Control {
                         RoleSnapshot::Gateway(g) => g.attributes.idle_timeout_ns(key),
                         RoleSnapshot::Appliance(a) => a.idle_timeout_ns(key),
                     },
-                    |_| {},
+                    |flow| {
+                        if logging {
+                            ended.push(*flow);
+                        }
+                    },
                 );
                 self.totals.expired += expired as u64;
+                self.log_ended(io, FlowEndReason::Expired, now);
             }
 
             if let (Some(at), Some(every)) = (next_status, io.status_interval)
@@ -1311,4 +1446,32 @@ fn carry_policy(new: &mut Snapshot, old: &Snapshot) {
             policy.set_generation(old.policy.generation().wrapping_add(1));
         }
     }
+}
+
+/// The appliance's policy at the stop: how many flows each rule (and the default) decided
+/// under the current policy, and how many rejects were answered.
+fn policy_report(policy: &sluice_engine::policy::Policy, rejects: u64) -> String {
+    use std::fmt::Write as _;
+    let definition = policy.definition();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  policy          generation {}, {} rules, default {}, {} policy rejects answered",
+        policy.generation(),
+        definition.rules.len(),
+        definition.default_action.name(),
+        rejects
+    );
+    let hits = policy.hits();
+    let names = definition
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.action.name()))
+        .chain([("(default)", definition.default_action.name())]);
+    for ((name, action), n) in names.zip(hits) {
+        if n > 0 {
+            let _ = writeln!(s, "    {name:<22} {n:>10}  flows, {action}");
+        }
+    }
+    s
 }

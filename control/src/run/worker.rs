@@ -20,6 +20,7 @@ use sluice_dpdk::{Eal, Mbuf, RxQueue, TxBuffer, TxQueue};
 use sluice_engine::appliance::{Appliance, FlowRecords};
 use sluice_engine::burst::STAGING_PAYS_ABOVE_BYTES;
 use sluice_engine::counters::WorkerCounters;
+use sluice_engine::flow_stats::FlowStats;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::snapshot::{RoleSnapshot, Snapshot};
@@ -148,10 +149,22 @@ pub enum Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     /// The pipeline for `role` over the shared flow state.
-    pub fn new(role: &RoleSnapshot, table: &'a FlowTable, records: &'a FlowRecords) -> Self {
+    /// With `stats`, the appliance counts each flow's packets and bytes for flow logs.
+    pub fn new(
+        role: &RoleSnapshot,
+        table: &'a FlowTable,
+        records: &'a FlowRecords,
+        stats: Option<&'a FlowStats>,
+    ) -> Self {
         match role {
             RoleSnapshot::Gateway(_) => Pipeline::Gateway(Gateway::new(table)),
-            RoleSnapshot::Appliance(_) => Pipeline::Appliance(Appliance::new(table, records)),
+            RoleSnapshot::Appliance(_) => {
+                let appliance = Appliance::new(table, records);
+                Pipeline::Appliance(match stats {
+                    Some(stats) => appliance.with_flow_stats(stats),
+                    None => appliance,
+                })
+            }
         }
     }
 

@@ -41,6 +41,7 @@ use sluice_wire::udp::UdpPacket;
 use crate::burst::{CHUNK, Chunk, Lookups};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{Direction, FlowKey, Stickiness};
+use crate::flow_stats::FlowStats;
 use crate::flow_table::{FlowTable, Handle, InsertError};
 use crate::local::{self, GeneveIn, Intake, Verdict};
 use crate::packet::PacketBuf;
@@ -282,6 +283,8 @@ pub struct Appliance<'a> {
     pub records: &'a FlowRecords,
     /// This worker's counters.
     pub counters: WorkerCounters,
+    /// Per-flow packet and byte counts for flow logs, when they are on.
+    stats: Option<&'a FlowStats>,
     /// Stage one's output for [`Appliance::process_burst`], reused from chunk to chunk.
     chunk: Option<Box<Chunk<Staged>>>,
 }
@@ -293,8 +296,17 @@ impl<'a> Appliance<'a> {
             table,
             records,
             counters: WorkerCounters::new(),
+            stats: None,
             chunk: Some(Chunk::new(Staged::Empty)),
         }
+    }
+
+    /// The same pipeline counting every flow's packets and bytes each way in `stats` (for
+    /// flow logs): a flow's counts start when it is created and include dropped packets.
+    #[must_use]
+    pub fn with_flow_stats(mut self, stats: &'a FlowStats) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Processes one frame received on `port` at time `now` (nanoseconds), rewriting it in
@@ -526,6 +538,9 @@ impl<'a> Appliance<'a> {
             )?,
         };
         let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if let Some(stats) = self.stats {
+            stats.account(handle, direction, flow.len as u64);
+        }
         if !FlowVerdict::allows_current(value, snapshot.policy.generation())
             && let Some(verdict) = self.enforce(
                 snapshot, me, port, l3, packet, &geneve, &flow, handle, value, direction,
@@ -598,7 +613,8 @@ impl<'a> Appliance<'a> {
         quoted: &QuotedFlow,
         now: u64,
     ) -> Option<Result<Verdict, DropReason>> {
-        let (key, _) = FlowKey::new(
+        // The error travels against the packet it quotes.
+        let (key, quoted_direction) = FlowKey::new(
             endpoint_scope(geneve.options.endpoint_id),
             quoted.src,
             quoted.dst,
@@ -609,7 +625,11 @@ impl<'a> Appliance<'a> {
             quoted.is_fragment,
         );
         let handle = self.table.lookup(&key, key.hash())?;
+        let direction = quoted_direction.reverse();
         let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if let Some(stats) = self.stats {
+            stats.account(handle, direction, flow.len as u64);
+        }
         if !FlowVerdict::allows_current(value, snapshot.policy.generation()) {
             // Errors about a denied or rejected flow, or one the current policy has not
             // looked at again yet, never reach GWLB.
@@ -642,6 +662,14 @@ impl<'a> Appliance<'a> {
         value: u32,
         direction: Direction,
     ) -> Result<Option<Verdict>, DropReason> {
+        // Whatever the verdict, the record names the flow's GWLB endpoint and header (for
+        // flow logs, and for a reject's answer).
+        self.record(
+            handle,
+            &packet.data()[l3..],
+            geneve.geneve_offset,
+            geneve.inner_offset,
+        );
         let policy = &snapshot.policy;
         let action = match FlowVerdict::from_value(value) {
             Some(verdict) if verdict.decided_under(policy.generation()) => verdict.decision.action,
@@ -796,6 +824,9 @@ impl<'a> Appliance<'a> {
             )?,
         };
         let value = self.table.touch_value(handle, now).unwrap_or(0);
+        if let Some(stats) = self.stats {
+            stats.account(handle, direction, flow.len as u64);
+        }
         if !FlowVerdict::allows_current(value, snapshot.policy.generation())
             && let Some(verdict) = self.enforce(
                 snapshot, me, port, l3, packet, geneve, flow, handle, value, direction,
@@ -850,6 +881,9 @@ impl<'a> Appliance<'a> {
             })?;
         if inserted.created {
             self.counters.new_flows += 1;
+            if let Some(stats) = self.stats {
+                stats.start(inserted.handle, now, direction);
+            }
         }
         if inserted.evicted.is_some() {
             self.counters.expired_flows += 1;

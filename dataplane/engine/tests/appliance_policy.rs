@@ -491,3 +491,35 @@ fn icmp_errors_follow_the_verdict_of_the_flow_they_quote() {
         "errors are no flows of their own"
     );
 }
+
+#[test]
+fn flow_stats_count_each_way_from_the_first_packet_dropped_ones_included() {
+    use sluice_engine::flow_stats::FlowStats;
+    use sluice_engine::parse::ip_flow;
+
+    let lab = Lab::new(allow_by_default(vec![tcp_port(
+        "no-telnet",
+        Action::Deny,
+        23,
+    )]));
+    let stats = FlowStats::new(1024).unwrap();
+    let mut app = Appliance::new(&lab.app_table, &lab.records).with_flow_stats(&stats);
+    for (sport, dport) in [(40000, 443), (40001, 23)] {
+        let (request, answer) = (syn(sport, dport), syn_ack(sport, dport));
+        for l3 in [&request, &answer, &request] {
+            let _ = lab.inspect(&mut app, &lab.geneve(l3));
+        }
+        let (key, direction) = app.flow_of(SIMPLE_ENDPOINT, &ip_flow(&request).unwrap());
+        let handle = lab.app_table.lookup(&key, key.hash()).unwrap();
+        let totals = stats.take(handle).unwrap();
+        assert_eq!(totals.initiator, direction, "the client began it");
+        assert_eq!((totals.packets_forward, totals.packets_reverse), (2, 1));
+        let len = |l3: &[u8]| l3.len() as u64;
+        assert_eq!(
+            (totals.bytes_forward, totals.bytes_reverse),
+            (2 * len(&request), len(&answer))
+        );
+        assert_eq!(totals.start_ns, 2 * SEC);
+        assert_eq!(stats.take(handle), None, "taken once");
+    }
+}
