@@ -28,10 +28,17 @@ const EXIT_USAGE: u8 = 2;
 appliances over GENEVE, sticky per flow and health-checked, as AWS Gateway Load Balancer does \
 (role = \"gateway\"), and plays the inspection appliance behind any GWLB, AWS's included \
 (role = \"appliance\"). Both roles are configured in one TOML file; see config/examples/.",
-    after_help = "Exit codes: 0 success, 1 invalid or unreadable input, 2 bad command line.\n\n\
+    after_help = "Exit codes: 0 success, 1 invalid or unreadable input, 2 bad command line.\n\
+The commands that talk to a running sluice (status, targets, register, deregister, endpoints, \
+flows, stats, top, reload): 0 ok, 1 the server refused or failed the request, 2 bad command \
+line, 3 cannot reach sluice, 4 authentication or authorization failed, 5 a response that is \
+not sluice's API. They take the token from SLUICE_TOKEN or --token-file, never from the \
+command line.\n\n\
 Examples:\n  sluice run --config gateway.toml\n  sluice check-config config/examples/gateway.toml\n  \
 sluice decode capture.pcap\n  sluice decode --output json capture.pcap | jq '.[0].gwlb'\n  \
-sluice simulate --config config/examples/gateway.toml --in in.pcap --out out.pcap"
+sluice simulate --config config/examples/gateway.toml --in in.pcap --out out.pcap\n  \
+SLUICE_TOKEN=$(cat token) sluice status\n  \
+sluice targets --config /etc/sluice/gateway.toml --token-file token"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -185,6 +192,9 @@ sluice decode geneve.pcap"
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// The commands that talk to a running sluice through its management API.
+    #[command(flatten)]
+    Api(sluice::cli::ApiCommand),
 }
 
 /// How a subcommand prints its result.
@@ -231,6 +241,7 @@ fn main() -> ExitCode {
             &simulate::Options { port, unhealthy },
             output,
         ),
+        Command::Api(command) => sluice::cli::run(&command),
     };
     ExitCode::from(code)
 }

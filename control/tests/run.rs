@@ -51,8 +51,18 @@ impl Sandbox {
         self.dir.join(name)
     }
 
+    /// Writes a file into the sandbox. A configuration gets a management API of its own
+    /// there (socket, audit log), so that runs side by side do not meet.
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
+        let mut text = text.to_owned();
+        if text.contains("[dataplane]") && !text.contains("[management]") {
+            text.push_str(&format!(
+                "\n[management]\nsocket = \"{}\"\naudit_log = \"{}\"\n",
+                self.path("sluice.sock").display(),
+                self.path("audit.jsonl").display()
+            ));
+        }
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -654,5 +664,129 @@ fn dry_run_prints_the_plan_and_starts_nothing() {
         "dry run: nothing started",
     ] {
         assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
+    }
+}
+
+/// Waits (bounded) for the management API's socket to appear.
+fn wait_socket(path: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if path.exists() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("sluice exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no API socket at {} within 20 s", path.display());
+}
+
+#[test]
+fn api_changes_persist_across_a_restart_and_a_bad_reload_changes_nothing() {
+    let sb = Sandbox::new();
+    let input = sb.path("in.pcap");
+    write_pcap(&input, &[]);
+    let socket = sb.path("api.sock");
+    let token = sb.write("admin.token", "test-admin-token");
+    let digest = {
+        let out = Command::new("sh")
+            .args(["-c", "printf %s test-admin-token | sha256sum"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let config_text = format!(
+        "{}\n[management]\nsocket = \"{}\"\naudit_log = \"{}\"\n\
+         [[management.principal]]\nname = \"admin\"\ntoken_sha256 = \"{digest}\"\n\
+         [[management.policy]]\nprincipals = [\"admin\"]\neffect = \"allow\"\n\
+         actions = [\"*\"]\nresources = [\"*\"]\n",
+        gateway_config(&sb, &input, 1024),
+        socket.display(),
+        sb.path("audit.jsonl").display(),
+    );
+    let config = sb.write("gateway.toml", &config_text);
+    let start = || {
+        let mut child = sb.spawn(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--no-health-checks",
+        ]);
+        wait_socket(&socket, &mut child);
+        child
+    };
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--socket",
+            socket.to_str().unwrap(),
+            "--token-file",
+            token.to_str().unwrap(),
+        ]);
+        Command::new(SLUICE).args(&all).output().unwrap()
+    };
+
+    let child = start();
+    let out = cli(&["register", "--target", "10.0.1.12,az1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli(&["endpoints", "reject", "vpce-0a1b2c3d4e5f60718"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A broken file: the reload is refused with the file's errors, and nothing changes.
+    std::fs::write(
+        &config,
+        "role = \"gateway\"\n[dataplane]\nworker_cores = []\n",
+    )
+    .unwrap();
+    let out = cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("ValidationError"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&config, &config_text).unwrap();
+    let out = cli(&["targets", "-o", "json"]);
+    assert!(
+        text(&out.stdout).contains("10.0.1.12"),
+        "{}",
+        text(&out.stdout)
+    );
+    signal(&child, "TERM");
+    let (status, stdout, stderr) = wait_exit(child);
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+
+    // The state file, private, and a restart that keeps the API's changes.
+    let state = sb.path("gateway.state");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let child = start();
+    let targets = text(&cli(&["targets", "-o", "json"]).stdout);
+    assert!(targets.contains("10.0.1.12"), "{targets}");
+    let endpoints = text(&cli(&["endpoints", "list", "-o", "json"]).stdout);
+    assert!(endpoints.contains("\"rejected\""), "{endpoints}");
+    signal(&child, "TERM");
+    let (status, stdout, stderr) = wait_exit(child);
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    // Every request is in the audit log.
+    let audit = std::fs::read_to_string(sb.path("audit.jsonl")).unwrap();
+    for action in [
+        "RegisterTargets",
+        "RejectEndpointConnections",
+        "ReloadConfiguration",
+        "DescribeTargetHealth",
+        "DescribeEndpointConnections",
+    ] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {audit}"
+        );
     }
 }

@@ -8,12 +8,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use ipnet::{IpNet, Ipv4Net};
-use toml_edit::Table;
+use toml_edit::{Table, Value};
 
 use super::reader::{
-    Bool, FilePath, Got, Int, Kw, Node, Parsed, Ports, Protocol, Str, TableReader,
+    Bool, Decode, FilePath, Got, Int, Kw, Node, Parsed, Ports, Protocol, Str, TableReader,
 };
 use super::{DecodeError, Decoder};
+use crate::diagnostic::shorten;
 use crate::limits;
 use crate::schema::appliance::{
     Appliance, ApplianceHealthCheck, FlowLog, InspectionPolicy, PolicyAction, PolicyRule,
@@ -24,7 +25,7 @@ use crate::schema::gateway::{
     ListenerAttributes, LoadBalancer, LoadBalancerAttributes, Target, TargetGroup,
     TargetGroupAttributes,
 };
-use crate::schema::management::{AccessPolicy, Effect, Management, Principal, Tls};
+use crate::schema::management::{AccessPolicy, Effect, Management, Principal, Timestamp, Tls};
 use crate::schema::types::MacAddr;
 use crate::schema::{ApplianceConfig, Config, GatewayConfig, Role, RoleKind};
 
@@ -707,6 +708,7 @@ fn management(d: &mut Decoder<'_>, mut t: TableReader<'_>, file_name: &str) -> M
             let principal = Principal {
                 name: p.req(d, "name", &Str, String::new()),
                 token_sha256: p.req(d, "token_sha256", &Str, String::new()),
+                expires: p.opt(d, "expires", &Expiry),
             };
             p.finish(d);
             principal
@@ -735,6 +737,43 @@ fn management(d: &mut Decoder<'_>, mut t: TableReader<'_>, file_name: &str) -> M
         tls,
         principals,
         policies,
+    }
+}
+
+/// `management.principal.expires`: an RFC 3339 UTC timestamp, as a string or as a TOML
+/// offset date-time (which reads the same without quotes).
+struct Expiry;
+
+impl Expiry {
+    /// The decoder of the string form.
+    const TEXT: Parsed<Timestamp> = Parsed::new(
+        "an RFC 3339 UTC timestamp such as \"2027-01-01T00:00:00Z\"",
+        true,
+    );
+}
+
+impl Decode for Expiry {
+    type Out = Timestamp;
+
+    fn expected(&self) -> &'static str {
+        Self::TEXT.expected()
+    }
+
+    fn decode(&self, value: &Value, raw: &str) -> Result<Timestamp, DecodeError> {
+        match value {
+            Value::Datetime(datetime) => {
+                datetime
+                    .value()
+                    .to_string()
+                    .parse()
+                    .map_err(|error| DecodeError::BadText {
+                        value: shorten(raw),
+                        expected: self.expected(),
+                        detail: format!(" ({error})"),
+                    })
+            }
+            _ => Self::TEXT.decode(value, raw),
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 
 pub mod clock;
 pub mod flow_log;
+pub mod manage;
 pub mod neighbors;
 pub mod plan;
 pub mod preflight;
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use serde_json::json;
+use serde_json::{Value, json};
 use sluice_config::Role;
 use sluice_config::compile::{PortFacts, TargetFacts};
 use sluice_config::schema::dataplane::PollMode;
@@ -50,15 +51,19 @@ use sluice_engine::maglev::TargetState;
 use sluice_engine::packet::PacketBuf;
 use sluice_engine::snapshot::{RoleSnapshot, Snapshot};
 use sluice_wire::ethernet::EthernetAddress;
+use sluice_wire::gwlb::EndpointId;
 
+use crate::api::ApiError;
 use crate::health::{self, Checker, DataPlaneStatus, Reason, Responder, ResponderLimits};
 
 use self::clock::Clock;
 use self::flow_log::{FlowEndReason, FlowLogError, FlowLogWriter, FlowLogger};
+use self::manage::ApiState;
 use self::neighbors::Resolver;
 use self::plan::Plan;
 use self::summary::{TargetReport, Totals};
 use self::worker::{Mailbox, Pipeline, Worker};
+use crate::metrics::{MetricsServer, MetricsSnapshot, PeakTracker};
 
 /// Depth of each queue between a worker and the control thread (frames to and from the
 /// kernel).
@@ -130,6 +135,32 @@ pub enum RunError {
     /// The health checker or the health-check responder could not start.
     #[error(transparent)]
     Health(#[from] health::HealthError),
+    /// The management API could not start.
+    #[error("{0}")]
+    Api(crate::api::ApiStartError),
+    /// The metrics listener could not start.
+    #[error(
+        "management.metrics_listen {addr}: {source}\n  hint: pick a free address and port, or remove metrics_listen"
+    )]
+    Metrics {
+        /// The address.
+        addr: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The management API's state file could not be read.
+    #[error(transparent)]
+    StateFile(#[from] manage::StateError),
+    /// The management API's state does not fit the configuration any more.
+    #[error(
+        "state file {path}: {message}\n  hint: the configuration file changed in a way the API's changes no longer fit; fix it, or move the state file away to drop those changes"
+    )]
+    State {
+        /// The state file.
+        path: String,
+        /// What does not fit.
+        message: String,
+    },
     /// The flow log could not be opened.
     #[error("{0}\n  hint: appliance.flow_log.path must be in an existing directory root can write")]
     FlowLog(#[from] FlowLogError),
@@ -169,7 +200,14 @@ fn load(path: &Path) -> Result<Config, RunError> {
 /// with a hint.
 #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
 pub fn run(options: &RunOptions) -> Result<(), RunError> {
-    let config = load(&options.config)?;
+    let file_config = load(&options.config)?;
+    // What the management API changed earlier, laid over the file.
+    let state_path = file_config.management.state_file.clone();
+    let state = ApiState::load(&state_path)?;
+    let config = manage::effective(&file_config, &state).map_err(|e| RunError::State {
+        path: state_path.display().to_string(),
+        message: e.message,
+    })?;
     let plan = plan::plan(&config, std::process::id())?;
     if options.dry_run {
         print!("{plan}");
@@ -186,6 +224,11 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
     let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload));
+    // The appliance drains on SIGUSR1 and stops draining on SIGUSR2.
+    let drain = Arc::new(AtomicBool::new(false));
+    let undrain = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&drain));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR2, Arc::clone(&undrain));
 
     let eal = Eal::init(&plan.eal_args).map_err(dpdk(
         "starting DPDK's EAL",
@@ -300,6 +343,31 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         &options.config,
         options.no_health_checks,
     )?;
+    control.file_config = file_config;
+    control.state = state;
+    control.state_path = state_path;
+    // The management API: its threads hand requests to the control loop.
+    let (backend, calls) = manage::ControlBackend::new(manage::names_of(&control.config));
+    let backend = Arc::new(backend);
+    control.calls = Some(calls);
+    control.backend = Some(Arc::clone(&backend));
+    let as_backend: Arc<dyn crate::api::Backend> = backend;
+    control.api = Some(
+        crate::api::ApiServer::start(&control.config.management, as_backend)
+            .map_err(RunError::Api)?,
+    );
+    if let Some(addr) = control.config.management.metrics_listen {
+        let snapshot = Arc::new(std::sync::Mutex::new(MetricsSnapshot::new(
+            control.config.kind().as_str(),
+        )));
+        let server = MetricsServer::start(addr, Arc::clone(&snapshot)).map_err(|source| {
+            RunError::Metrics {
+                addr: addr.to_string(),
+                source,
+            }
+        })?;
+        control.metrics = Some((server, snapshot));
+    }
     control.flow_log = flow_logger;
     if let (Some(log), RoleSnapshot::Appliance(a)) = (&mut control.flow_log, &control.snapshot.role)
     {
@@ -470,12 +538,22 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             stats: stats.as_ref(),
             stop: &stop,
             reload: &reload,
+            drain: &drain,
+            undrain: &undrain,
             started,
             duration: options.duration,
             status_interval,
             interactive,
         };
         control.run_loop(&io, &mut kernel);
+        // Requests still waiting get 503 at once; then the API's threads end.
+        control.calls = None;
+        if let Some(api) = control.api.take() {
+            api.shutdown();
+        }
+        if let Some((server, _)) = control.metrics.take() {
+            server.shutdown();
+        }
 
         // From here on the appliance's responder says 503.
         if let Some(status) = &control.dataplane_status {
@@ -698,6 +776,10 @@ struct Io<'a, 'pool, 'eal> {
     stats: Option<&'a FlowStats>,
     stop: &'a AtomicBool,
     reload: &'a AtomicBool,
+    /// Set by SIGUSR1: the appliance starts draining.
+    drain: &'a AtomicBool,
+    /// Set by SIGUSR2: it stops draining.
+    undrain: &'a AtomicBool,
     started: Instant,
     duration: Option<Duration>,
     status_interval: Option<Duration>,
@@ -742,6 +824,27 @@ struct Control {
     flow_log: Option<FlowLogger>,
     /// Flows the last sweep removed, for the flow log (reused).
     ended: Vec<Expired>,
+    /// The configuration file as read, before the API's state is laid over it.
+    file_config: Config,
+    /// What the management API changed.
+    state: ApiState,
+    /// Where that is persisted.
+    state_path: PathBuf,
+    /// The management API's requests, when it runs.
+    calls: Option<crossbeam_channel::Receiver<manage::Call>>,
+    /// The management API's backend (to update its resource names on reloads).
+    backend: Option<Arc<manage::ControlBackend>>,
+    /// The last second's rates, for `DescribeMetrics`.
+    rates: manage::Rates,
+    /// Appliance: told to drain (SIGUSR1 until SIGUSR2): health checks get 503 so the GWLB
+    /// moves new flows away, while the data plane keeps serving.
+    draining: bool,
+    /// The management API server.
+    api: Option<crate::api::ApiServer>,
+    /// The metrics listener and the snapshot it serves, refreshed every second.
+    metrics: Option<(MetricsServer, Arc<std::sync::Mutex<MetricsSnapshot>>)>,
+    /// Peak rates per zone row of the metrics.
+    peaks: Vec<PeakTracker>,
 }
 
 /// A registered target's state as the snapshot gets it, with its reason code.
@@ -780,6 +883,7 @@ impl Control {
         )?);
         let mut control = Control {
             config_path: path.to_owned(),
+            file_config: config.clone(),
             config,
             registry,
             device_macs: macs.to_vec(),
@@ -797,6 +901,15 @@ impl Control {
             dataplane_status: None,
             flow_log: None,
             ended: Vec::new(),
+            state: ApiState::default(),
+            state_path: PathBuf::new(),
+            calls: None,
+            backend: None,
+            rates: manage::Rates::default(),
+            draining: false,
+            api: None,
+            metrics: None,
+            peaks: Vec::new(),
         };
         if let Role::Gateway(g) = &control.config.role
             && !no_health_checks
@@ -943,9 +1056,29 @@ impl Control {
             links_ok &= up;
             ports.push(json!({"name": info.name, "link": if up { "up" } else { "down" }}));
         }
-        let healthy = workers_ok && links_ok && !io.stop.load(Ordering::Relaxed);
+        let draining = self.draining;
+        let healthy = workers_ok && links_ok && !draining && !io.stop.load(Ordering::Relaxed);
+        let (merged, _) = self.totals.merged();
+        let endpoints: Vec<Value> = merged
+            .endpoints
+            .iter()
+            .map(|e| {
+                json!({
+                    "endpoint": EndpointId(e.endpoint).to_string(),
+                    "flows": e.flows,
+                    "denied": e.denied,
+                    "rejected": e.rejected,
+                })
+            })
+            .collect();
         let detail = json!({
-            "status": if healthy { "healthy" } else { "unhealthy" },
+            "status": if draining { "draining" } else if healthy { "healthy" } else { "unhealthy" },
+            "endpoints": endpoints,
+            "other_endpoints": {
+                "flows": merged.endpoints.other.flows,
+                "denied": merged.endpoints.other.denied,
+                "rejected": merged.endpoints.other.rejected,
+            },
             "workers": workers.iter().map(|w| json!({
                 "worker": w.index,
                 "running": w.alive_within(WORKER_SILENCE),
@@ -1077,34 +1210,56 @@ impl Control {
         }
     }
 
-    /// Re-reads the configuration on SIGHUP. A bad file changes nothing; changes to
-    /// `[dataplane]` or the role wait for a restart.
+    /// Re-reads the configuration on SIGHUP, printing what happened. A bad file changes
+    /// nothing; changes to `[dataplane]` or the role wait for a restart.
     #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
     fn reload(&mut self, io: &Io<'_, '_, '_>, now: u64) {
-        let path = self.config_path.clone();
-        let mut new = match sluice_config::load(&path) {
-            Ok(c) => c,
-            Err(d) => {
-                eprintln!("{d}");
+        match self.reload_file(io, now) {
+            Ok(epoch) => println!(
+                "sluice: reloaded {}: snapshot {epoch}",
+                self.config_path.display()
+            ),
+            Err(e) => {
+                eprintln!("{}", e.message);
                 eprintln!(
-                    "sluice: reload of {}: {} error(s); still running the previous configuration",
-                    path.display(),
-                    d.len()
+                    "sluice: reload of {}: still running the previous configuration",
+                    self.config_path.display()
                 );
-                return;
             }
-        };
+        }
+    }
+
+    /// Re-reads the configuration file, lays the API's state over it and applies the
+    /// result; returns the new snapshot's epoch. On any error nothing changes.
+    fn reload_file(&mut self, io: &Io<'_, '_, '_>, now: u64) -> Result<u64, ApiError> {
+        let path = self.config_path.clone();
+        let file = sluice_config::load(&path).map_err(|d| {
+            ApiError::validation(format!("{d}{} error(s) in {}", d.len(), path.display()))
+        })?;
+        let running = manage::effective(&file, &self.state)?;
+        self.apply_config(io, running, now)?;
+        self.file_config = file;
+        Ok(self.snapshot.epoch)
+    }
+
+    /// Runs `new` from now on: the registry follows its targets (removed ones drain, added
+    /// ones start `initial`), health checks follow, and a new snapshot is published.
+    #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
+    fn apply_config(
+        &mut self,
+        io: &Io<'_, '_, '_>,
+        mut new: Config,
+        now: u64,
+    ) -> Result<(), ApiError> {
         if core::mem::discriminant(&new.role) != core::mem::discriminant(&self.config.role) {
-            eprintln!(
-                "sluice: reload of {}: the role cannot change while running; restart sluice",
-                path.display()
-            );
-            return;
+            return Err(ApiError::validation(
+                "the role cannot change while running; restart sluice",
+            ));
         }
         if new.dataplane != self.config.dataplane {
             eprintln!(
-                "sluice: reload of {}: [dataplane] changes take effect at the next restart",
-                path.display()
+                "sluice: [dataplane] changes in {} take effect at the next restart",
+                self.config_path.display()
             );
             new.dataplane = self.config.dataplane.clone();
         }
@@ -1137,6 +1292,12 @@ impl Control {
             }
         }
         self.config = new;
+        if let Some(backend) = &self.backend {
+            backend.set_names(manage::names_of(&self.config));
+        }
+        if let Some(api) = &self.api {
+            api.update(&self.config.management);
+        }
         // Removed targets stop being checked and added ones start `initial` before the
         // snapshot that has them.
         self.sync_health();
@@ -1147,14 +1308,14 @@ impl Control {
         if self.resolver.set_wanted(&wanted, now) {
             self.publish(io, now);
         }
-        println!(
-            "sluice: reloaded {}: snapshot {}, {added} target(s) registered, {removed} deregistered",
-            path.display(),
-            self.snapshot.epoch
-        );
+        if added + removed > 0 {
+            println!("sluice: {added} target(s) registered, {removed} deregistered");
+        }
+        Ok(())
     }
 
     /// The control loop; returns when told to stop or the duration is over.
+    #[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
     fn run_loop<'pool>(&mut self, io: &Io<'_, 'pool, '_>, kernel: &mut [KernelPort<'_, 'pool>]) {
         let mut next_resolve = Instant::now();
         let mut next_status = io.status_interval.map(|d| Instant::now() + d);
@@ -1253,6 +1414,16 @@ impl Control {
                 self.judge_dataplane(io);
             }
 
+            if io.drain.swap(false, Ordering::Relaxed) && !self.draining {
+                self.draining = true;
+                println!("sluice: draining (SIGUSR1): health checks now get 503");
+                self.judge_dataplane(io);
+            }
+            if io.undrain.swap(false, Ordering::Relaxed) && self.draining {
+                self.draining = false;
+                println!("sluice: no longer draining (SIGUSR2)");
+                self.judge_dataplane(io);
+            }
             if io.reload.swap(false, Ordering::Relaxed) {
                 self.reload(io, now);
             }
@@ -1271,6 +1442,23 @@ impl Control {
             }
             if self.unsent.contains(&true) {
                 self.send_snapshot(io);
+            }
+
+            // Management API requests, answered in order.
+            if let Some(calls) = self.calls.clone() {
+                for _ in 0..16 {
+                    let Ok((request, answer)) = calls.try_recv() else {
+                        break;
+                    };
+                    busy = true;
+                    let result = self.execute(io, &request, now);
+                    let _ = answer.send(result);
+                }
+            }
+            if self.rates.due() {
+                let (c, _) = self.totals.merged();
+                self.rates.sample(c.rx_packets, c.rx_bytes);
+                self.fill_metrics(io);
             }
 
             // Idle flows, a slice of the table at a time.

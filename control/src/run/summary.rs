@@ -109,6 +109,11 @@ impl Totals {
         let _ = self.packet_cycles.add(&report.packet_cycles);
     }
 
+    /// The merged latency histograms, in TSC cycles: per burst, then per packet.
+    pub(crate) fn latency(&self) -> (&Histogram<u64>, &Histogram<u64>) {
+        (&self.burst_cycles, &self.packet_cycles)
+    }
+
     /// The workers' counters, merged.
     pub(crate) fn merged(&self) -> (WorkerCounters, IoCounters) {
         let mut counters = WorkerCounters::new();

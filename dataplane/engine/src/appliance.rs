@@ -693,10 +693,17 @@ impl<'a> Appliance<'a> {
                 decision.action
             }
         };
+        let counts = self.counters.endpoints.entry(geneve.options.endpoint_id);
         match action {
             Action::Allow => Ok(None),
-            Action::Deny => Err(DropReason::PolicyDenied),
-            Action::Reject => self.reject(me, port, l3, packet, geneve, flow).map(Some),
+            Action::Deny => {
+                counts.denied += 1;
+                Err(DropReason::PolicyDenied)
+            }
+            Action::Reject => {
+                counts.rejected += 1;
+                self.reject(me, port, l3, packet, geneve, flow).map(Some)
+            }
         }
     }
 
@@ -881,6 +888,10 @@ impl<'a> Appliance<'a> {
             })?;
         if inserted.created {
             self.counters.new_flows += 1;
+            self.counters
+                .endpoints
+                .entry(geneve.options.endpoint_id)
+                .flows += 1;
             if let Some(stats) = self.stats {
                 stats.start(inserted.handle, now, direction);
             }

@@ -140,6 +140,93 @@ pub struct WorkerCounters {
     pub policy_rejects: u64,
     /// Drops, indexed by [`DropReason`] discriminant.
     pub drops: [u64; DropReason::COUNT],
+    /// The appliance's decisions per GWLB endpoint.
+    pub endpoints: EndpointCounters,
+}
+
+/// How many GWLB endpoints a worker counts apart; the decisions of any further ones are
+/// pooled in [`EndpointCounters::other`].
+pub const ENDPOINT_SLOTS: usize = 16;
+
+/// The appliance's decisions about one GWLB endpoint's flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointCount {
+    /// The endpoint id (GENEVE option type 1).
+    pub endpoint: u64,
+    /// Flows created.
+    pub flows: u64,
+    /// Packets the policy denied.
+    pub denied: u64,
+    /// Packets the policy rejected (answered or not).
+    pub rejected: u64,
+}
+
+/// Per-endpoint counts, kept off the established-flow path: they move when a flow is created
+/// or the policy stops a packet. A fixed table, so counting never allocates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointCounters {
+    slots: [EndpointCount; ENDPOINT_SLOTS],
+    used: usize,
+    /// Endpoints beyond the first [`ENDPOINT_SLOTS`], together (`endpoint` is 0).
+    pub other: EndpointCount,
+}
+
+impl EndpointCounters {
+    /// No endpoint counted yet.
+    pub const fn new() -> Self {
+        const ZERO: EndpointCount = EndpointCount {
+            endpoint: 0,
+            flows: 0,
+            denied: 0,
+            rejected: 0,
+        };
+        EndpointCounters {
+            slots: [ZERO; ENDPOINT_SLOTS],
+            used: 0,
+            other: ZERO,
+        }
+    }
+
+    /// The counts of `endpoint`, which get a slot of their own while there is one.
+    pub fn entry(&mut self, endpoint: u64) -> &mut EndpointCount {
+        let used = self.used;
+        match self.slots[..used]
+            .iter()
+            .position(|c| c.endpoint == endpoint)
+        {
+            Some(i) => &mut self.slots[i],
+            None if used < ENDPOINT_SLOTS => {
+                self.used += 1;
+                self.slots[used].endpoint = endpoint;
+                &mut self.slots[used]
+            }
+            None => &mut self.other,
+        }
+    }
+
+    /// Every endpoint counted, in order of appearance.
+    pub fn iter(&self) -> impl Iterator<Item = &EndpointCount> {
+        self.slots[..self.used].iter()
+    }
+
+    /// Adds another worker's counts to these.
+    pub fn merge(&mut self, other: &EndpointCounters) {
+        for theirs in other.iter() {
+            let mine = self.entry(theirs.endpoint);
+            mine.flows += theirs.flows;
+            mine.denied += theirs.denied;
+            mine.rejected += theirs.rejected;
+        }
+        self.other.flows += other.other.flows;
+        self.other.denied += other.other.denied;
+        self.other.rejected += other.other.rejected;
+    }
+}
+
+impl Default for EndpointCounters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl WorkerCounters {
@@ -159,6 +246,7 @@ impl WorkerCounters {
             arp_replies: 0,
             policy_rejects: 0,
             drops: [0; DropReason::COUNT],
+            endpoints: EndpointCounters::new(),
         }
     }
 
@@ -195,6 +283,7 @@ impl WorkerCounters {
         for (mine, theirs) in self.drops.iter_mut().zip(other.drops.iter()) {
             *mine += theirs;
         }
+        self.endpoints.merge(&other.endpoints);
     }
 
     /// The non-zero drop counters, by reason.
@@ -214,6 +303,30 @@ impl Default for WorkerCounters {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn endpoint_counts_pool_beyond_their_slots_and_merge_by_id() {
+        let mut a = EndpointCounters::new();
+        for id in 0..(ENDPOINT_SLOTS as u64 + 3) {
+            a.entry(100 + id).flows += 1;
+        }
+        a.entry(100).denied += 2;
+        assert_eq!(a.iter().count(), ENDPOINT_SLOTS);
+        assert_eq!(a.other.flows, 3, "the late endpoints, pooled");
+        let mut b = EndpointCounters::new();
+        b.entry(7).rejected += 1;
+        b.entry(100).flows += 5;
+        b.merge(&a);
+        let of = |c: &EndpointCounters, id| c.iter().find(|e| e.endpoint == id).copied();
+        assert_eq!(of(&b, 100).map(|e| (e.flows, e.denied)), Some((6, 2)));
+        assert_eq!(of(&b, 7).map(|e| e.rejected), Some(1));
+        assert_eq!(
+            b.iter().count(),
+            ENDPOINT_SLOTS,
+            "7 took a slot, one more pooled"
+        );
+        assert_eq!(b.other.flows, 4);
+    }
+
     use super::*;
 
     #[test]

@@ -238,6 +238,18 @@ fn deny_drops_a_flow_both_ways_while_other_flows_pass() {
         vec![1, 1, 1],
         "flows, not packets"
     );
+    let by_endpoint: Vec<_> = app.counters.endpoints.iter().copied().collect();
+    assert_eq!(by_endpoint.len(), 1);
+    let counts = by_endpoint[0];
+    assert_eq!(
+        (
+            counts.endpoint,
+            counts.flows,
+            counts.denied,
+            counts.rejected
+        ),
+        (SIMPLE_ENDPOINT, 3, 3, 0)
+    );
 }
 
 #[test]
