@@ -636,7 +636,8 @@ impl<'a> Walker<'a> {
                 self.out.flow = Some(flow5("udp", src, sp, dst, dp));
                 let payload = offset + 8;
                 if depth == 0 && (dp == geneve::UDP_PORT) {
-                    return self.geneve(payload);
+                    // GENEVE ends where the datagram does, whatever follows in the frame.
+                    return self.geneve(payload, offset + usize::from(udp.len()));
                 }
                 self.payload(payload);
                 Ok(())
@@ -733,8 +734,8 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn geneve(&mut self, offset: usize) -> Step {
-        let bytes = self.bytes(offset);
+    fn geneve(&mut self, offset: usize, end: usize) -> Step {
+        let bytes = self.packet.get(offset..end).unwrap_or(&[]);
         let packet =
             GenevePacket::new_checked(bytes).map_err(|e| self.fail("geneve", offset, e))?;
         let header_len = packet.header_len();

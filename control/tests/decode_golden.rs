@@ -251,3 +251,22 @@ fn version_and_help() {
         "a missing argument is a usage error"
     );
 }
+
+#[test]
+fn geneve_ends_where_its_udp_datagram_does() {
+    // The first golden GWLB packet with the outer UDP length cut to 16: the datagram holds
+    // GENEVE's base header only, so its options are not there, whatever follows in the frame
+    // (the engine drops such a packet as malformed GENEVE too).
+    let (packets, _) = sluice::capture::read(&data_dir().join("gwlb.pcap")).unwrap();
+    let mut frame = packets[0].data.clone();
+    frame[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&16u16.to_be_bytes());
+    frame[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
+    let decoded = sluice::decode::decode_frame(&frame);
+    let error = decoded.error.expect("malformed");
+    assert_eq!(
+        (error.layer, error.offset),
+        ("geneve", 14 + 20 + 8),
+        "{error:?}"
+    );
+    assert!(decoded.gwlb.is_none(), "no options read past the datagram");
+}

@@ -146,17 +146,18 @@ sluice endpoints reject vpce-0123456789abcdef1 --output json", exit_codes!()))]
     },
     /// The flows in the flow table, filtered (DescribeFlows).
     ///
-    /// Filters combine (all must match). A flow's sides are A, which sent its first packet,
-    /// and B; --source matches A's address and --destination B's. At most --limit flows are
-    /// shown; the line after the table says how many were scanned and whether more matched.
+    /// Filters combine (all must match). Flows are symmetric (a flow and its replies are one
+    /// flow), so --source and --destination match its two sides A and B in either order. At
+    /// most --limit flows are shown; the line after the table says how many were scanned and
+    /// whether more matched.
     #[command(after_long_help = concat!("Examples:\n  sluice flows --limit 20\n  \
 sluice flows --source 192.0.2.0/24 --protocol tcp --port 443\n  \
 sluice flows --target 10.0.1.11 --output json | jq '.flows | length'", exit_codes!()))]
     Flows {
-        /// Flows whose source address is in CIDR (or is IP).
+        /// Flows with one side in CIDR (or at IP).
         #[arg(long, value_name = "CIDR|IP", value_parser = parse_prefix)]
         source: Option<String>,
-        /// Flows whose destination address is in CIDR (or is IP).
+        /// Flows whose other side is in CIDR (or at IP).
         #[arg(long, value_name = "CIDR|IP", value_parser = parse_prefix)]
         destination: Option<String>,
         /// Flows of this IP protocol: tcp, udp, icmp, icmpv6 or a number 0-255 (sent as the
