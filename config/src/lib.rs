@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod limits;
 mod path;
 pub mod schema;
+pub mod time;
 pub mod validate;
 
 use std::path::Path;

@@ -565,40 +565,8 @@ fn rfc3339<S: Serializer>(unix_ns: &u64, serializer: S) -> Result<S::Ok, S::Erro
 
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NANOS_PER_SECOND: u64 = 1_000_000_000;
-        let seconds = self.0 / NANOS_PER_SECOND;
-        let millis = self.0 % NANOS_PER_SECOND / 1_000_000;
-        let (year, month, day) = civil_from_days(seconds / 86_400);
-        let second_of_day = seconds % 86_400;
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60
-        )
+        f.write_str(&sluice_config::time::rfc3339_millis(self.0))
     }
-}
-
-/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01, so that leap days end a year; 719,468 days earlier.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// How many earlier policies [`FlowLogger`] keeps to name the rules of flows decided before a
