@@ -3,6 +3,7 @@
 //! Each subcommand is a thin shell over the library: parse arguments, call, print, and exit
 //! with a code that means something (see [`ExitCode`] values below and `sluice --help`).
 
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -389,7 +390,6 @@ fn simulate_capture(
     EXIT_OK
 }
 
-#[expect(clippy::print_stdout, reason = "the CLI's output goes to stdout")]
 fn decode_capture(file: &std::path::Path, output: Output) -> u8 {
     let (packets, damage) = match capture::read(file) {
         Ok(read) => read,
@@ -409,10 +409,16 @@ fn decode_capture(file: &std::path::Path, output: Output) -> u8 {
             for d in &decoded {
                 decode::render_text(d, &mut out);
             }
-            print!("{out}");
-            println!("{}", decode::summary(&decoded));
+            // A reader that went away (`sluice decode x.pcap | head`) is not an error.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{out}{}",
+                decode::summary(&decoded)
+            );
         }
-        Output::Json => println!("{}", to_json(&decoded)),
+        Output::Json => {
+            let _ = writeln!(std::io::stdout().lock(), "{}", to_json(&decoded));
+        }
     }
     if let Some(e) = damage {
         eprintln!("sluice decode: {e}");

@@ -236,7 +236,7 @@ pub fn plan(config: &Config, pid: u32) -> Result<Plan, PlanError> {
         }
     } else if !has_arg(&dp.eal_args, "-m") && !has_arg(&dp.eal_args, "--socket-mem") {
         // Without hugepages EAL reserves 64 MiB unless told: give it the pool and a margin.
-        let mib = memory_of_pool(&pool).div_ceil(1 << 20) + EAL_BASE_MIB;
+        let mib = memory_of_pool(&pool, false).div_ceil(1 << 20) + EAL_BASE_MIB;
         eal_args.push("-m".to_owned());
         eal_args.push(mib.to_string());
     }
@@ -282,9 +282,20 @@ pub fn plan(config: &Config, pid: u32) -> Result<Plan, PlanError> {
     })
 }
 
-/// Bytes of the mbuf pool.
-fn memory_of_pool(pool: &PoolPlan) -> u64 {
-    u64::from(pool.mbufs) * (u64::from(pool.data_room) + MBUF_OVERHEAD)
+/// Bytes of the mbuf pool. Without hugepages EAL's memory is in 4 KiB pages and a mempool
+/// object does not straddle a page boundary, so an mbuf of a little over 2 KiB takes a whole
+/// page and a jumbo one whole pages.
+fn memory_of_pool(pool: &PoolPlan, hugepages: bool) -> u64 {
+    const PAGE: u64 = 4096;
+    let element = u64::from(pool.data_room) + MBUF_OVERHEAD;
+    let per_mbuf = if hugepages {
+        element
+    } else if element <= PAGE {
+        PAGE / (PAGE / element)
+    } else {
+        element.div_ceil(PAGE) * PAGE
+    };
+    u64::from(pool.mbufs) * per_mbuf
 }
 
 impl Plan {
@@ -300,7 +311,7 @@ impl Plan {
 
     /// Bytes of DPDK memory the mbuf pool takes.
     pub fn pool_memory(&self) -> u64 {
-        memory_of_pool(&self.pool)
+        memory_of_pool(&self.pool, self.hugepages)
     }
 }
 
@@ -425,6 +436,18 @@ gwlb_sources = ["10.0.1.0/24"]
         let m = plan.eal_args.iter().position(|a| a == "-m").unwrap();
         let mib: u64 = plan.eal_args[m + 1].parse().unwrap();
         assert!(mib * (1 << 20) > plan.pool_memory(), "{mib} MiB");
+        // 4 KiB pages: an mbuf takes whole pages (a jumbo one here), never a part of two.
+        let element = u64::from(plan.pool.data_room) + MBUF_OVERHEAD;
+        assert_eq!(
+            plan.pool_memory(),
+            u64::from(plan.pool.mbufs) * element.div_ceil(4096) * 4096
+        );
+        let small = PoolPlan {
+            data_room: 2176,
+            ..plan.pool
+        };
+        assert_eq!(memory_of_pool(&small, false), u64::from(small.mbufs) * 4096);
+        assert!(memory_of_pool(&small, true) < memory_of_pool(&small, false));
         assert!(!plan.hugepages);
     }
 
