@@ -59,6 +59,7 @@ use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::maglev::TargetState;
 use sluice_engine::packet::{HeapPacket, PacketBuf};
 use sluice_engine::parse;
+use sluice_engine::policy::Policy;
 use sluice_engine::snapshot::{
     ApplianceSnapshot, Endpoint, GatewaySnapshot, PortInfo, RoleSnapshot, Target,
 };
@@ -133,6 +134,10 @@ pub struct Summary {
     pub flows: FlowTally,
     /// Every registered target, in configuration order, with what it received.
     pub targets: Vec<TargetTally>,
+    /// The appliance's inspection policy: the flows each rule decided (`None` for the
+    /// gateway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyTally>,
     /// One record per input packet, in capture order (JSON only).
     pub packets: Vec<PacketRecord>,
 }
@@ -155,6 +160,51 @@ pub struct DropTally {
     ///
     /// [`DropReason::name`]: sluice_engine::counters::DropReason::name
     pub by_reason: BTreeMap<&'static str, u64>,
+}
+
+/// What the appliance's inspection policy decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyTally {
+    /// The action for flows no rule matches.
+    pub default_action: &'static str,
+    /// Packets of rejected flows answered with a TCP RST or an ICMP unreachable.
+    pub rejects: u64,
+    /// Each rule in order, then `(default)`: its action and the flows it decided.
+    pub rules: Vec<RuleTally>,
+}
+
+/// One rule's share of a [`PolicyTally`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleTally {
+    /// The rule's name, or `(default)`.
+    pub name: String,
+    /// `allow`, `deny` or `reject`.
+    pub action: &'static str,
+    /// Flows it decided.
+    pub flows: u64,
+}
+
+impl PolicyTally {
+    fn of(policy: &Policy, rejects: u64) -> Self {
+        let definition = policy.definition();
+        let names = definition
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), r.action.name()))
+            .chain([("(default)".to_owned(), definition.default_action.name())]);
+        PolicyTally {
+            default_action: definition.default_action.name(),
+            rejects,
+            rules: names
+                .zip(policy.hits())
+                .map(|((name, action), flows)| RuleTally {
+                    name,
+                    action,
+                    flows,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Flow counts.
@@ -298,6 +348,10 @@ trait Role {
     fn endpoints(&self) -> &[Endpoint];
     /// The registered targets; none for an appliance.
     fn targets(&self) -> &[Target];
+    /// The appliance's inspection policy; none for the gateway.
+    fn policy(&self) -> Option<&Policy> {
+        None
+    }
     /// The target a packet went to (`false`) or came back from (`true`), by index.
     fn target_of(
         &self,
@@ -543,6 +597,22 @@ pub fn render_text(summary: &Summary) -> String {
         "  flows           {} created, {} expired, {} rebalanced, {} live",
         f.created, f.expired, f.rebalanced, f.live
     );
+    if let Some(policy) = &summary.policy {
+        let _ = writeln!(
+            out,
+            "  policy          {} rules, default {}, {} rejects answered",
+            policy.rules.len() - 1,
+            policy.default_action,
+            policy.rejects
+        );
+        for rule in policy.rules.iter().filter(|r| r.flows > 0) {
+            let _ = writeln!(
+                out,
+                "    {:<22} {:<7} {:>7} flows",
+                rule.name, rule.action, rule.flows
+            );
+        }
+    }
     if !summary.targets.is_empty() {
         let _ = writeln!(
             out,
@@ -618,7 +688,11 @@ fn drive<R: Role>(
             buf.data(),
         );
     }
-    tally.finish(role.counters(), table)
+    let mut simulation = tally.finish(role.counters(), table);
+    simulation.summary.policy = role
+        .policy()
+        .map(|p| PolicyTally::of(p, role.counters().policy_rejects));
+    simulation
 }
 
 impl Tally {
@@ -654,6 +728,7 @@ impl Tally {
                         returned: 0,
                     })
                     .collect(),
+                policy: None,
                 packets: Vec::with_capacity(packets.len()),
             },
             frames: Vec::new(),
@@ -803,6 +878,10 @@ impl Role for ApplianceRole<'_> {
 
     fn idle_timeout_ns(&self, key: &FlowKey) -> u64 {
         self.snapshot.idle_timeout_ns(key)
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        Some(&self.snapshot.policy)
     }
 
     fn endpoints(&self) -> &[Endpoint] {

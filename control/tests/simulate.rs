@@ -686,7 +686,8 @@ fn bad_inputs_exit_1() {
 #[test]
 fn the_appliance_echoes_what_the_gateway_sent_it() {
     // appliance.toml: port `geneve` 10.0.1.10/24 (derived MAC 02:00:0a:00:01:0a, which is the
-    // MAC the gateway addresses 10.0.1.10 with), GWLB sources 10.0.1.0/24, allow-all policy.
+    // MAC the gateway addresses 10.0.1.10 with), GWLB sources 10.0.1.0/24, and the example
+    // policy, whose rules let this traffic through.
     let mut packets = conversation(None, 51000, 53000);
     packets.extend(conversation(Some(100), 52000, 54000));
     for i in 0..10u16 {
@@ -725,6 +726,16 @@ fn the_appliance_echoes_what_the_gateway_sent_it() {
     assert!(echoed > 0);
     assert_eq!(count(s, "/transmitted/total"), echoed);
     assert!(s["targets"].as_array().unwrap().is_empty());
+    // Every flow the appliance created was decided once, by a rule or the default.
+    let policy = &s["policy"];
+    let decided: u64 = policy["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["flows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(decided, count(s, "/flows/created"), "{policy}");
+    assert_eq!(policy["default_action"], "allow");
 }
 
 /// An appliance for the golden captures of `dataplane/wire/tests/data/`: port `geneve` with
