@@ -46,14 +46,12 @@ use sluice_config::schema::appliance::PolicyAction;
 use sluice_config::schema::types::IpProtocol;
 use std::sync::Arc;
 
-use sluice_engine::appliance::FlowRecords;
+use sluice_engine::appliance::{FlowRecords, recorded_endpoint};
 use sluice_engine::flow::{Direction, FlowKey};
-use sluice_engine::flow_stats::FlowStats;
+use sluice_engine::flow_stats::{FlowStats, Retired};
 use sluice_engine::flow_table::Expired;
 use sluice_engine::policy::{Action, FlowVerdict, Policy};
-use sluice_wire::geneve::GenevePacket;
 use sluice_wire::gwlb::EndpointId;
-use sluice_wire::gwlb::GwlbOptions;
 
 /// The mode of flow log files: read and write for the owner only.
 const MODE: u32 = 0o600;
@@ -633,8 +631,40 @@ impl FlowLogger {
         };
         let endpoint = records
             .load(flow.handle.slot())
-            .and_then(|r| endpoint_of(r.geneve_header()))
+            .and_then(|r| recorded_endpoint(r.geneve_header()))
             .unwrap_or(0);
+        let retired = Retired {
+            key: flow.key,
+            value: flow.value,
+            last_seen: flow.last_seen,
+            endpoint,
+            totals,
+        };
+        self.write(&retired, reason, now)
+    }
+
+    /// Logs a flow a worker evicted from a full table (`reason: evicted`), drained from
+    /// [`FlowStats::drain_retired`] at `now` (engine nanoseconds).
+    ///
+    /// # Errors
+    ///
+    /// As [`FlowLogger::ended`].
+    pub fn evicted(&mut self, flow: &Retired, now: u64) -> Result<(), FlowLogError> {
+        self.write(flow, FlowEndReason::Evicted, now)
+    }
+
+    /// Counts flows whose retirement was overwritten before the control thread read it.
+    pub fn lost(&mut self, flows: u64) {
+        self.missed += flows;
+    }
+
+    fn write(
+        &mut self,
+        flow: &Retired,
+        reason: FlowEndReason,
+        now: u64,
+    ) -> Result<(), FlowLogError> {
+        let totals = flow.totals;
         let (protocol, (src, src_port), (dst, dst_port)) =
             FlowLogRecord::initiator_view(&flow.key, totals.initiator);
         let verdict = FlowVerdict::from_value(flow.value);
@@ -655,7 +685,7 @@ impl FlowLogger {
         };
         let end_ns = now.saturating_sub(flow.last_seen.elapsed_nanos(now));
         let record = FlowLogRecord {
-            endpoint: EndpointId(endpoint),
+            endpoint: EndpointId(flow.endpoint),
             protocol,
             src,
             src_port,
@@ -700,14 +730,6 @@ impl FlowLogger {
     pub fn close(self) -> Result<FlowLogStats, FlowLogError> {
         self.writer.close()
     }
-}
-
-/// The GWLB endpoint id in a recorded GENEVE header.
-fn endpoint_of(geneve: &[u8]) -> Option<u64> {
-    let packet = GenevePacket::new_checked(geneve).ok()?;
-    GwlbOptions::parse(packet.options_iter())
-        .ok()
-        .map(|o| o.endpoint_id)
 }
 
 #[cfg(test)]

@@ -1018,7 +1018,9 @@ impl Control {
                 RoleSnapshot::Appliance(a) => (
                     io.records
                         .load(handle.slot())
-                        .and_then(|r| endpoint_in(r.geneve_header()))
+                        .and_then(|r| {
+                            sluice_engine::appliance::recorded_endpoint(r.geneve_header())
+                        })
                         .map(|id| EndpointId(id).to_string()),
                     None,
                     FlowVerdict::from_value(value).map(|v| {
@@ -1241,14 +1243,6 @@ impl FlowFilter {
 
 fn protocol_name(number: u8) -> String {
     IpProtocol::from_number(number).to_string()
-}
-
-/// The GWLB endpoint id in a recorded GENEVE header.
-fn endpoint_in(geneve: &[u8]) -> Option<u64> {
-    let packet = sluice_wire::geneve::GenevePacket::new_checked(geneve).ok()?;
-    sluice_wire::gwlb::GwlbOptions::parse(packet.options_iter())
-        .ok()
-        .map(|o| o.endpoint_id)
 }
 
 #[cfg(test)]

@@ -824,6 +824,8 @@ struct Control {
     flow_log: Option<FlowLogger>,
     /// Flows the last sweep removed, for the flow log (reused).
     ended: Vec<Expired>,
+    /// How far the flow log has read the flows workers evicted.
+    retired_cursor: u64,
     /// The configuration file as read, before the API's state is laid over it.
     file_config: Config,
     /// What the management API changed.
@@ -901,6 +903,7 @@ impl Control {
             dataplane_status: None,
             flow_log: None,
             ended: Vec::new(),
+            retired_cursor: 0,
             state: ApiState::default(),
             state_path: PathBuf::new(),
             calls: None,
@@ -1170,6 +1173,24 @@ impl Control {
         }
     }
 
+    /// Writes the flows workers evicted from a full table since the last call to the flow
+    /// log, if there is one.
+    fn log_evicted(&mut self, io: &Io<'_, '_, '_>, now: u64) {
+        let (Some(log), Some(stats)) = (&mut self.flow_log, io.stats) else {
+            return;
+        };
+        let mut failed = None;
+        let lost = stats.drain_retired(&mut self.retired_cursor, |flow| {
+            if let Err(e) = log.evicted(flow, now) {
+                failed = Some(e);
+            }
+        });
+        log.lost(lost);
+        if let Some(e) = failed {
+            eprintln!("sluice: {e}");
+        }
+    }
+
     /// At shutdown, after the workers stopped: every flow still live ends in the flow log
     /// (reason `shutdown`), which is then closed, with what it wrote said on stderr.
     fn close_flow_log(&mut self, io: &Io<'_, '_, '_>) {
@@ -1177,6 +1198,7 @@ impl Control {
             return;
         }
         let now = self.clock.ns(io.eal.tsc());
+        self.log_evicted(io, now);
         let ended = &mut self.ended;
         // Every flow is idle for more than zero at a second from now.
         io.table.expire(
@@ -1489,6 +1511,7 @@ impl Control {
                 );
                 self.totals.expired += expired as u64;
                 self.log_ended(io, FlowEndReason::Expired, now);
+                self.log_evicted(io, now);
             }
 
             if let (Some(at), Some(every)) = (next_status, io.status_interval)

@@ -886,6 +886,20 @@ impl<'a> Appliance<'a> {
                 InsertError::Full => DropReason::FlowTableFull,
                 InsertError::Busy => DropReason::FlowTableBusy,
             })?;
+        if let Some(evicted) = &inserted.evicted {
+            self.counters.expired_flows += 1;
+            // Before the new flow starts counting in what may be the same slot: the evicted
+            // flow's totals, and its endpoint from its header record (the new flow has not
+            // written its own yet), go to the flow log.
+            if let Some(stats) = self.stats {
+                let endpoint = self
+                    .records
+                    .load(evicted.handle.slot())
+                    .and_then(|r| recorded_endpoint(r.geneve_header()))
+                    .unwrap_or(0);
+                stats.retire(evicted, endpoint);
+            }
+        }
         if inserted.created {
             self.counters.new_flows += 1;
             self.counters
@@ -895,9 +909,6 @@ impl<'a> Appliance<'a> {
             if let Some(stats) = self.stats {
                 stats.start(inserted.handle, now, direction);
             }
-        }
-        if inserted.evicted.is_some() {
-            self.counters.expired_flows += 1;
         }
         Ok(inserted.handle)
     }
@@ -1093,6 +1104,14 @@ const UNREACHABLE_PROHIBITED_V4: u8 = 13;
 /// ICMPv6 destination unreachable codes (RFC 4443 §3.1).
 const UNREACHABLE_PORT_V6: u8 = 4;
 const UNREACHABLE_PROHIBITED_V6: u8 = 1;
+
+/// The GWLB endpoint id in a recorded GENEVE header.
+pub fn recorded_endpoint(geneve: &[u8]) -> Option<u64> {
+    let packet = sluice_wire::geneve::GenevePacket::new_checked(geneve).ok()?;
+    sluice_wire::gwlb::GwlbOptions::parse(packet.options_iter())
+        .ok()
+        .map(|o| o.endpoint_id)
+}
 
 /// The flow-table scope of a GWLB endpoint: its 64-bit id folded to 32 bits, so flows of
 /// different endpoints with overlapping client addresses stay apart (two endpoint ids that

@@ -50,8 +50,8 @@
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicU64, fence};
 
-use crate::flow::Direction;
-use crate::flow_table::Handle;
+use crate::flow::{Direction, FlowKey};
+use crate::flow_table::{Expired, FlowTime, Handle};
 
 /// The generation bits of a [`Handle`] (the flow table keeps 22).
 const GENERATION_BITS: u32 = 22;
@@ -104,6 +104,41 @@ pub struct FlowStatsError {
 pub struct FlowStats {
     /// One line per flow-table slot.
     slots: Box<[StatsSlot]>,
+    /// Flows evicted by workers, on their way to the control thread.
+    retired: Box<[RetiredSlot]>,
+    /// How many flows were ever retired (the next one's sequence number).
+    retired_head: AtomicU64,
+}
+
+/// How many evicted flows wait for the control thread at most; beyond that the oldest are
+/// overwritten (and counted as lost when the reader finds them gone).
+pub const RETIRED_CAPACITY: usize = 4096;
+
+/// A flow a worker evicted from a full table, with everything its flow-log record needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    /// Its key.
+    pub key: FlowKey,
+    /// Its flow-table value (the appliance's verdict).
+    pub value: u32,
+    /// When it was last seen.
+    pub last_seen: FlowTime,
+    /// Its GWLB endpoint id (0 if unknown).
+    pub endpoint: u64,
+    /// Its packets and bytes.
+    pub totals: FlowTotals,
+}
+
+/// Words of a retired flow: key (5), protocol, value, last seen and initiator, endpoint,
+/// start, then packets and bytes each way.
+const RETIRED_WORDS: usize = 14;
+
+/// One retired flow under a sequence word: `2n + 1` while the `n`th retirement writes it,
+/// `2n + 2` once written.
+#[derive(Debug)]
+struct RetiredSlot {
+    seq: AtomicU64,
+    words: [AtomicU64; RETIRED_WORDS],
 }
 
 /// One slot's counts, one cache line.
@@ -149,13 +184,114 @@ impl FlowStats {
         slots.extend((0..capacity).map(|_| StatsSlot::new()));
         Ok(Self {
             slots: slots.into_boxed_slice(),
+            retired: (0..RETIRED_CAPACITY)
+                .map(|_| RetiredSlot {
+                    seq: AtomicU64::new(0),
+                    words: core::array::from_fn(|_| AtomicU64::new(0)),
+                })
+                .collect(),
+            retired_head: AtomicU64::new(0),
         })
+    }
+
+    /// Hands over a flow the caller's insert evicted (before the new flow is started, which
+    /// reuses the slot's counts): takes its totals and queues them, with `endpoint`, for
+    /// [`FlowStats::drain_retired`]. Returns false when the flow had no totals to take.
+    /// Off the established-flow path: only inserts into a full window evict.
+    pub fn retire(&self, evicted: &Expired, endpoint: u64) -> bool {
+        let Some(totals) = self.take(evicted.handle) else {
+            return false;
+        };
+        let n = self.retired_head.fetch_add(1, Relaxed);
+        let slot = &self.retired[(n % RETIRED_CAPACITY as u64) as usize];
+        slot.seq.store(2 * n + 1, Relaxed);
+        fence(Release);
+        let key = evicted.key.words();
+        let words: [u64; RETIRED_WORDS] = [
+            key[0],
+            key[1],
+            key[2],
+            key[3],
+            key[4],
+            u64::from(evicted.key.protocol()),
+            u64::from(evicted.value),
+            u64::from(evicted.last_seen.as_millis())
+                | u64::from(totals.initiator == Direction::Reverse) << 32,
+            endpoint,
+            totals.start_ns,
+            totals.packets_forward,
+            totals.bytes_forward,
+            totals.packets_reverse,
+            totals.bytes_reverse,
+        ];
+        for (word, value) in slot.words.iter().zip(words) {
+            word.store(value, Relaxed);
+        }
+        slot.seq.store(2 * n + 2, Release);
+        true
+    }
+
+    /// Hands the flows retired since `cursor` to `each`, oldest first, and moves the cursor
+    /// on; the one reader (the control thread) keeps the cursor. A retirement still being
+    /// written stops the drain until the next call. Returns how many were lost: overwritten
+    /// before they were read.
+    pub fn drain_retired(&self, cursor: &mut u64, mut each: impl FnMut(&Retired)) -> u64 {
+        let capacity = RETIRED_CAPACITY as u64;
+        let head = self.retired_head.load(Acquire);
+        let mut lost = 0;
+        if head > *cursor + capacity {
+            lost += head - capacity - *cursor;
+            *cursor = head - capacity;
+        }
+        while *cursor < head {
+            let slot = &self.retired[(*cursor % capacity) as usize];
+            let written = 2 * *cursor + 2;
+            let before = slot.seq.load(Acquire);
+            if before < written {
+                break;
+            }
+            let mut words = [0u64; RETIRED_WORDS];
+            for (value, word) in words.iter_mut().zip(&slot.words) {
+                *value = word.load(Relaxed);
+            }
+            fence(Acquire);
+            *cursor += 1;
+            if before != written || slot.seq.load(Relaxed) != written {
+                lost += 1;
+                continue;
+            }
+            let key = FlowKey::from_words(
+                [words[0], words[1], words[2], words[3], words[4]],
+                words[5] as u8,
+            );
+            each(&Retired {
+                key,
+                value: words[6] as u32,
+                last_seen: FlowTime::from_millis(words[7] as u32),
+                endpoint: words[8],
+                totals: FlowTotals {
+                    start_ns: words[9],
+                    initiator: if words[7] >> 32 & 1 == 1 {
+                        Direction::Reverse
+                    } else {
+                        Direction::Forward
+                    },
+                    packets_forward: words[10],
+                    bytes_forward: words[11],
+                    packets_reverse: words[12],
+                    bytes_reverse: words[13],
+                },
+            });
+        }
+        lost
     }
 
     /// The bytes counts for a table of `capacity` slots occupy, for planning.
     #[must_use]
     pub const fn memory_bytes_for(capacity: usize) -> usize {
-        capacity.saturating_mul(Self::BYTES_PER_SLOT)
+        capacity
+            .saturating_mul(Self::BYTES_PER_SLOT)
+            .saturating_add(RETIRED_CAPACITY * size_of::<RetiredSlot>())
     }
 
     /// The number of slots.
@@ -317,6 +453,72 @@ impl std::error::Error for FlowStatsError {}
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retired_flows_reach_the_reader_in_order_and_overwritten_ones_are_counted() {
+        use crate::flow::Stickiness;
+        use crate::flow_table::{FlowTable, FlowTime};
+
+        let table = FlowTable::new(1024).unwrap();
+        let stats = FlowStats::new(1024).unwrap();
+        let key = |n: u16| {
+            FlowKey::new(
+                3,
+                core::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+                core::net::Ipv4Addr::new(10, 0, 0, 2).into(),
+                17,
+                n,
+                53,
+                Stickiness::FiveTuple,
+                false,
+            )
+            .0
+        };
+        let retire = |n: u16| {
+            let k = key(n);
+            let handle = table
+                .insert(&k, k.hash(), 7, 1_000_000, |_| 0)
+                .unwrap()
+                .handle;
+            assert!(stats.start(handle, 5, Direction::Reverse));
+            stats.account(handle, Direction::Reverse, 100);
+            stats.account(handle, Direction::Forward, 40);
+            let evicted = Expired {
+                handle,
+                key: k,
+                value: 7,
+                created: FlowTime::from_nanos(1_000_000),
+                last_seen: FlowTime::from_nanos(2_000_000),
+            };
+            assert!(stats.retire(&evicted, 0xabc));
+            assert!(!stats.retire(&evicted, 0xabc), "totals are taken once");
+            assert!(table.remove(handle));
+        };
+        for n in 0..3 {
+            retire(n);
+        }
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        assert_eq!(stats.drain_retired(&mut cursor, |r| seen.push(*r)), 0);
+        assert_eq!(seen.len(), 3);
+        for (n, r) in seen.iter().enumerate() {
+            assert_eq!(r.key, key(n as u16));
+            assert_eq!((r.value, r.endpoint), (7, 0xabc));
+            assert_eq!(r.last_seen, FlowTime::from_nanos(2_000_000));
+            assert_eq!(r.totals.initiator, Direction::Reverse);
+            assert_eq!((r.totals.packets_forward, r.totals.bytes_forward), (1, 100));
+            assert_eq!((r.totals.packets_reverse, r.totals.bytes_reverse), (1, 40));
+            assert_eq!(r.totals.start_ns, 5);
+        }
+        // A reader that falls a whole ring behind loses the oldest, and says how many.
+        for n in 0..(RETIRED_CAPACITY as u16 + 5) {
+            retire(n % 512);
+        }
+        let mut count = 0;
+        let lost = stats.drain_retired(&mut cursor, |_| count += 1);
+        assert_eq!((lost, count), (5, RETIRED_CAPACITY as u64));
+        assert_eq!(stats.drain_retired(&mut cursor, |_| count += 1), 0);
+    }
+
     use core::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;
 
@@ -435,7 +637,11 @@ mod tests {
         stats.account(far, Direction::Forward, 1);
         assert_eq!(stats.take(far), None);
         assert_eq!(stats.capacity(), 8);
-        assert_eq!(FlowStats::memory_bytes_for(8), 512);
+        // Eight lines, and the ring of evicted flows on its way to the control thread.
+        assert_eq!(
+            FlowStats::memory_bytes_for(8),
+            512 + RETIRED_CAPACITY * size_of::<RetiredSlot>()
+        );
     }
 
     #[test]

@@ -310,6 +310,12 @@ impl FlowTime {
         self.0
     }
 
+    /// A stamp from its raw value ([`FlowTime::as_millis`]).
+    #[must_use]
+    pub const fn from_millis(millis: u32) -> Self {
+        Self(millis)
+    }
+
     /// Nanoseconds elapsed from this stamp to `now` (nanoseconds), at millisecond resolution;
     /// zero if `now` is earlier, or more than 2³¹ ms later, than the stamp.
     #[must_use]

@@ -535,3 +535,44 @@ fn flow_stats_count_each_way_from_the_first_packet_dropped_ones_included() {
         assert_eq!(stats.take(handle), None, "taken once");
     }
 }
+
+#[test]
+fn flows_evicted_from_a_full_table_are_handed_over_with_their_totals() {
+    use sluice_engine::flow_stats::FlowStats;
+
+    let lab = Lab::new(allow_by_default(vec![]));
+    let stats = FlowStats::new(1024).unwrap();
+    let mut app = Appliance::new(&lab.app_table, &lab.records).with_flow_stats(&stats);
+    // One GENEVE frame from GWLB, its inner UDP source port rewritten for each flow (the
+    // appliance does not check inner checksums).
+    let template = lab.geneve(&udp4(CLIENT, SERVER, 1000, 53, b"q"));
+    let mut send = |sport: u16, now: u64| {
+        let mut frame = template.clone();
+        frame[INNER_AT + 20..INNER_AT + 22].copy_from_slice(&sport.to_be_bytes());
+        let mut p = HeapPacket::new(&frame);
+        app.process(&lab.snapshot, &lab.app_ports, 0, &mut p, now)
+    };
+    // More flows than the table holds: the windows fill and further inserts are refused.
+    for sport in 2000..5000 {
+        let _ = send(sport, 2 * SEC);
+    }
+    // Past the UDP timeout, new flows evict idle ones from their windows.
+    for sport in 10_000..10_600 {
+        assert_eq!(send(sport, 200 * SEC), Verdict::Transmit { port: 0 });
+    }
+    let mut cursor = 0;
+    let mut evicted = Vec::new();
+    assert_eq!(stats.drain_retired(&mut cursor, |r| evicted.push(*r)), 0);
+    assert!(evicted.len() > 400, "{} evicted", evicted.len());
+    assert_eq!(evicted.len() as u64, app.counters.expired_flows);
+    for r in &evicted {
+        assert_eq!(r.endpoint, SIMPLE_ENDPOINT);
+        assert_eq!((r.totals.packets_forward, r.totals.packets_reverse), (1, 0));
+        assert_eq!(r.totals.start_ns, 2 * SEC);
+        let ((_, a_port), (_, b_port)) = r.key.endpoints(r.totals.initiator);
+        assert!(
+            (2000..5000).contains(&a_port) && b_port == 53,
+            "{a_port} {b_port}"
+        );
+    }
+}
