@@ -63,9 +63,17 @@ enum Command {
     /// while its workers run and links are up, 503 otherwise; "GET /?detail" adds counters.
     ///
     /// SIGINT or SIGTERM stops cleanly (receive stops, transmit drains, final counters are
-    /// printed); a second one ends the process at once. SIGHUP reloads the configuration:
-    /// a bad file is reported and changes nothing; targets removed from it drain for
-    /// `deregistration_delay.timeout_seconds`; [dataplane] changes wait for a restart.
+    /// printed); a second one ends the process at once. SIGHUP (or `sluice reload`) reloads
+    /// the configuration: a bad file is reported and changes nothing; targets removed from it
+    /// drain for `deregistration_delay.timeout_seconds`; [dataplane] changes wait for a
+    /// restart. An appliance drains on SIGUSR1 (health checks get 503, traffic still flows)
+    /// until SIGUSR2.
+    ///
+    /// The management API listens on management.socket (and management.tls when set); the
+    /// commands status, targets, register, deregister, endpoints, flows, stats, top and
+    /// reload are its client. What it changes is kept in management.state_file, beside the
+    /// configuration, and survives a restart. With management.metrics_listen, Prometheus
+    /// metrics are served there.
     ///
     /// Exit 0 after a clean stop, 1 when the configuration is invalid or the start fails
     /// (the message says why, with a hint).
