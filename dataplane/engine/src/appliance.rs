@@ -537,18 +537,51 @@ impl<'a> Appliance<'a> {
                 now,
             )?,
         };
+        self.settle(
+            snapshot, me, port, l3, packet, &geneve, &flow, handle, direction, now,
+        )
+    }
+
+    /// Records a packet of the flow `handle` (its time, and its counts when flow logs are
+    /// on) and returns the flow's value.
+    #[inline(always)]
+    fn seen(&self, handle: Handle, direction: Direction, len: usize, now: u64) -> u32 {
         let value = self.table.touch_value(handle, now).unwrap_or(0);
         if let Some(stats) = self.stats {
-            stats.account(handle, direction, flow.len as u64);
+            stats.account(handle, direction, len as u64);
         }
+        value
+    }
+
+    /// The rest of a packet of a found or created flow, for both forms: recorded, its
+    /// flow's verdict enforced, and sent back if it passes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
+    #[inline(always)]
+    fn settle<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        handle: Handle,
+        direction: Direction,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let value = self.seen(handle, direction, flow.len, now);
         if !FlowVerdict::allows_current(value, snapshot.policy.generation())
             && let Some(verdict) = self.enforce(
-                snapshot, me, port, l3, packet, &geneve, &flow, handle, value, direction,
+                snapshot, me, port, l3, packet, geneve, flow, handle, value, direction,
             )?
         {
             return Ok(verdict);
         }
-        Ok(self.pass(snapshot, me, port, l3, packet, &geneve, &flow, handle))
+        Ok(self.pass(snapshot, me, port, l3, packet, geneve, flow, handle))
     }
 
     /// Sends an allowed packet back to GWLB: its flow's header record refreshed, a SYN's MSS
@@ -626,10 +659,7 @@ impl<'a> Appliance<'a> {
         );
         let handle = self.table.lookup(&key, key.hash())?;
         let direction = quoted_direction.reverse();
-        let value = self.table.touch_value(handle, now).unwrap_or(0);
-        if let Some(stats) = self.stats {
-            stats.account(handle, direction, flow.len as u64);
-        }
+        let value = self.seen(handle, direction, flow.len, now);
         if !FlowVerdict::allows_current(value, snapshot.policy.generation()) {
             // Errors about a denied or rejected flow, or one the current policy has not
             // looked at again yet, never reach GWLB.
@@ -830,18 +860,9 @@ impl<'a> Appliance<'a> {
                 now,
             )?,
         };
-        let value = self.table.touch_value(handle, now).unwrap_or(0);
-        if let Some(stats) = self.stats {
-            stats.account(handle, direction, flow.len as u64);
-        }
-        if !FlowVerdict::allows_current(value, snapshot.policy.generation())
-            && let Some(verdict) = self.enforce(
-                snapshot, me, port, l3, packet, geneve, flow, handle, value, direction,
-            )?
-        {
-            return Ok(verdict);
-        }
-        Ok(self.pass(snapshot, me, port, l3, packet, geneve, flow, handle))
+        self.settle(
+            snapshot, me, port, l3, packet, geneve, flow, handle, direction, now,
+        )
     }
 
     /// Creates the flow of a packet that has none, after the policy's word on it: a TCP
