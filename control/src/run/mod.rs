@@ -318,6 +318,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         ),
         None => None,
     };
+    let memory_line = prepare_flow_memory(&table, &records, stats.as_ref());
     let flow_logger = match flow_log {
         Some(settings) => {
             let path = settings.path.unwrap_or_default();
@@ -463,6 +464,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
     for line in &port_lines {
         println!("{line}");
     }
+    println!("{memory_line}");
     if let Some(h) = &control.health {
         println!(
             "  health checks: {}, from {}",
@@ -1635,6 +1637,48 @@ fn compile_snapshot(
 }
 
 /// Where health checks leave from, for people.
+/// Asks for transparent huge pages for the flow-sized tables, then faults every page in, so
+/// that neither TLB misses on 4 KiB pages nor first-touch page faults reach the workers (see
+/// `sluice_dpdk::memory`). Returns the line the start-up banner prints about it.
+fn prepare_flow_memory(
+    table: &FlowTable,
+    records: &FlowRecords,
+    stats: Option<&FlowStats>,
+) -> String {
+    let mode = sluice_dpdk::memory::HugePageMode::current();
+    let regions = [
+        Some(table.memory()),
+        Some(records.memory()),
+        stats.map(FlowStats::memory),
+    ];
+    let mut total = 0;
+    let mut refused = None;
+    for range in regions.into_iter().flatten() {
+        total += range.len();
+        if mode.applies()
+            && let Err(e) = sluice_dpdk::memory::advise_huge_pages(range)
+        {
+            refused = Some(e);
+        }
+    }
+    table.prefault();
+    records.prefault();
+    if let Some(s) = stats {
+        s.prefault();
+    }
+    let mib = total as f64 / f64::from(1 << 20);
+    match (mode, refused) {
+        (_, Some(e)) => format!(
+            "  flow memory: {mib:.1} MiB in 4 KiB pages (transparent huge pages refused: {e})"
+        ),
+        (sluice_dpdk::memory::HugePageMode::Never, None) => format!(
+            "  flow memory: {mib:.1} MiB in 4 KiB pages (transparent huge pages are off: \
+             echo madvise > /sys/kernel/mm/transparent_hugepage/enabled)"
+        ),
+        (_, None) => format!("  flow memory: {mib:.1} MiB, transparent huge pages advised"),
+    }
+}
+
 fn describe_source(source: &health::Source) -> String {
     match (&source.address, &source.device) {
         (Some(a), Some(d)) => format!("{a} on {d}"),

@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 
 use sluice_config::schema::dataplane::PollMode;
 use sluice_config::{Config, Role};
+use sluice_engine::appliance::FlowRecords;
+use sluice_engine::flow_table::FlowTable;
 
 /// Bytes of headroom DPDK keeps in front of each mbuf's data (`RTE_PKTMBUF_HEADROOM`).
 pub const MBUF_HEADROOM: u32 = 128;
@@ -19,8 +21,6 @@ pub const MIN_DATA_ROOM: u32 = 2048 + MBUF_HEADROOM;
 const MBUF_OVERHEAD: u64 = 128 + 64;
 /// Descriptors per queue of a kernel (TAP) interface: the exception path is light.
 pub const KERNEL_DESCRIPTORS: u16 = 256;
-/// Bytes per flow-table entry (one cache line) and per appliance header record.
-const FLOW_ENTRY_BYTES: u64 = 64;
 /// Memory EAL needs besides the pool when it runs without hugepages (rings, descriptors,
 /// driver state), and the margin `-m` adds on top of the pool.
 const EAL_BASE_MIB: u64 = 64;
@@ -302,11 +302,11 @@ impl Plan {
     /// Bytes of the flow table (and, for an appliance, its header records), on the heap.
     pub fn flow_memory(&self) -> u64 {
         let per_flow = if self.role == "appliance" {
-            2 * FLOW_ENTRY_BYTES
+            FlowTable::BYTES_PER_SLOT + FlowRecords::BYTES_PER_SLOT
         } else {
-            FLOW_ENTRY_BYTES
+            FlowTable::BYTES_PER_SLOT
         };
-        u64::from(self.flow_capacity) * per_flow
+        u64::from(self.flow_capacity) * per_flow as u64
     }
 
     /// Bytes of DPDK memory the mbuf pool takes.
@@ -513,7 +513,7 @@ gwlb_sources = ["10.0.1.0/24"]
             "kernel interface geneve",
             "MTU 9001",
             "mbufs      16383 x",
-            "flows      1048576 entries = 128.0 MiB",
+            "flows      1048576 entries = 136.0 MiB",
             "EAL        -l 0",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");

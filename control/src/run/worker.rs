@@ -16,6 +16,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
+use sluice_dpdk::memory::Prefetcher;
 use sluice_dpdk::{Eal, Mbuf, RxQueue, TxBuffer, TxQueue};
 use sluice_engine::appliance::{Appliance, FlowRecords};
 use sluice_engine::burst::STAGING_PAYS_ABOVE_BYTES;
@@ -206,7 +207,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Runs a burst of frames through the pipeline, a verdict per frame into `verdicts`
-    /// (`None` for an empty slot). A snapshot of the other role (which the control thread
+    /// (`None` for an empty slot), with the CPU's prefetch instruction for the flow table's
+    /// lines (see `sluice_dpdk::memory::Prefetcher`). A snapshot of the other role (which the control thread
     /// never sends: reloads cannot change the role) passes nothing.
     fn process_burst(
         &mut self,
@@ -218,10 +220,26 @@ impl<'a> Pipeline<'a> {
     ) {
         match (self, &snapshot.role) {
             (Pipeline::Gateway(g), RoleSnapshot::Gateway(s)) => {
-                g.process_burst(s, &snapshot.ports, port, packets, now, verdicts);
+                g.process_burst_with(
+                    s,
+                    &snapshot.ports,
+                    port,
+                    packets,
+                    now,
+                    verdicts,
+                    &Prefetcher,
+                );
             }
             (Pipeline::Appliance(a), RoleSnapshot::Appliance(s)) => {
-                a.process_burst(s, &snapshot.ports, port, packets, now, verdicts);
+                a.process_burst_with(
+                    s,
+                    &snapshot.ports,
+                    port,
+                    packets,
+                    now,
+                    verdicts,
+                    &Prefetcher,
+                );
             }
             _ => verdicts.fill(None),
         }

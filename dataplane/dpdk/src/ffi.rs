@@ -1,7 +1,8 @@
 //! Every call into DPDK, and the handles whose invariants make those calls sound.
 //!
-//! This is the crate's only module with `unsafe`. The rest of the crate builds its public
-//! types from what is here:
+//! This is the crate's only module with `unsafe`: DPDK's calls, and the one system call the
+//! runtime needs that std lacks (`madvise`, for [`crate::memory`]). The rest of the crate
+//! builds its public types from what is here:
 //! - [`MbufPtr`] owns one mbuf (non-null, valid, not shared) and frees it on drop;
 //! - [`PoolPtr`] is a live mbuf pool created here;
 //! - [`RxQueueId`] and [`TxQueueId`] name a queue of a configured port, and owning one is the
@@ -30,6 +31,27 @@ pub(crate) fn strerror(errno: i32) -> String {
     // it is copied before returning.
     let text = unsafe { CStr::from_ptr(sys::rte_strerror(errno)) };
     text.to_string_lossy().into_owned()
+}
+
+/// [`prefetch`] of an address the engine computed from one of its tables.
+#[inline(always)]
+pub(crate) fn prefetch_address(address: usize) {
+    prefetch(core::ptr::without_provenance(address));
+}
+
+/// `madvise(2)` with `MADV_HUGEPAGE` over `len` bytes from `start`, which must be a multiple
+/// of the page size: asks the kernel to back that memory with transparent huge pages.
+pub(crate) fn advise_huge_pages(start: usize, len: usize) -> std::io::Result<()> {
+    // SAFETY: `MADV_HUGEPAGE` changes only how the kernel backs the range (it may map or
+    // collapse it into huge pages, keeping every byte's value); it maps, unmaps and writes
+    // nothing, so no reference into the range is affected. A range that is not mapped is
+    // refused with ENOMEM, a misaligned one with EINVAL: errors, not undefined behaviour.
+    let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// The calling thread's `rte_errno`.

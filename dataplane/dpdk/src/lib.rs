@@ -21,6 +21,7 @@ mod error;
 #[allow(unsafe_code, reason = "the one module that calls into DPDK")]
 mod ffi;
 mod mbuf;
+pub mod memory;
 mod mempool;
 mod port;
 

@@ -37,8 +37,9 @@ use sluice_wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use sluice_wire::ipv6::{Ipv6Packet, Ipv6Repr};
 use sluice_wire::tcp::{TcpFlags, TcpPacket};
 use sluice_wire::udp::UdpPacket;
+use zerocopy::FromZeros;
 
-use crate::burst::{CHUNK, Chunk, Lookups};
+use crate::burst::{CHUNK, Chunk, Lookups, NoPrefetch, Prefetch};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{Direction, FlowKey, Stickiness};
 use crate::flow_stats::FlowStats;
@@ -86,7 +87,7 @@ impl HeaderRecord {
 /// Word 0 holds the GWLB and appliance addresses; word 1 the sequence (high 32 bits: even
 /// when stable, odd while a writer is inside, 0 when never written), the UDP source port and
 /// the GENEVE length; words 2 to 7 the GENEVE header.
-#[derive(Debug)]
+#[derive(Debug, FromZeros)]
 #[repr(align(64))]
 struct RecordSlot {
     words: [AtomicU64; RECORD_WORDS],
@@ -100,16 +101,35 @@ pub struct FlowRecords {
 }
 
 impl FlowRecords {
-    /// Records for every slot of a flow table of `capacity` entries, allocated once.
+    /// Records for every slot of a flow table of `capacity` entries, allocated once, zeroed
+    /// (never written) and untouched until used, like the table's own memory.
+    ///
+    /// # Panics
+    ///
+    /// Aborts through [`std::alloc::handle_alloc_error`] when the allocator refuses the
+    /// memory ([`FlowRecords::BYTES_PER_SLOT`] per slot), as a `Vec` would.
     pub fn new(capacity: usize) -> Self {
+        let slots = <[RecordSlot]>::new_box_zeroed_with_elems(capacity).unwrap_or_else(|_| {
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<RecordSlot>())
+        });
         FlowRecords {
-            slots: (0..capacity)
-                .map(|_| RecordSlot {
-                    words: core::array::from_fn(|_| AtomicU64::new(0)),
-                })
-                .collect(),
+            slots,
             too_long: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes per slot.
+    pub const BYTES_PER_SLOT: usize = size_of::<RecordSlot>();
+
+    /// The addresses of the records, as [`FlowTable::memory`] gives the table's.
+    #[must_use]
+    pub fn memory(&self) -> core::ops::Range<usize> {
+        crate::memory::memory_of(&self.slots)
+    }
+
+    /// Writes every page of the records once, as [`FlowTable::prefault`] does the table's.
+    pub fn prefault(&self) {
+        crate::memory::prefault(&self.slots, |slot| &slot.words[0]);
     }
 
     /// How many packets carried a GENEVE header longer than [`MAX_RECORDED_GENEVE`].
@@ -163,6 +183,14 @@ impl FlowRecords {
         // the first wrap, which a record cannot reach in practice.
         let next = (seq + 2) & 0xffff_ffff;
         s.words[1].store(next << 32 | (words[1] & 0xffff_ffff), Ordering::Release);
+    }
+
+    /// Prefetches the record line of `slot`.
+    #[inline]
+    fn prefetch<F: Prefetch>(&self, slot: u32, prefetch: &F) {
+        if let Some(s) = self.slots.get(slot as usize) {
+            prefetch.prefetch(core::ptr::from_ref(s).addr());
+        }
     }
 
     /// Loads the record line of `slot` ahead of [`FlowRecords::store_words`], so that its
@@ -341,6 +369,26 @@ impl<'a> Appliance<'a> {
         now: u64,
         verdicts: &mut [Option<Verdict>],
     ) {
+        self.process_burst_with(snapshot, ports, port, packets, now, verdicts, &NoPrefetch);
+    }
+
+    /// [`Appliance::process_burst`] issuing `prefetch` for every flow-table line (and header
+    /// record) a chunk will read, before it reads any; the runtime passes the platform's
+    /// prefetch instruction (see [`Prefetch`]). Same verdicts, frames, counters and flows.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "process_burst's arguments and the prefetch"
+    )]
+    pub fn process_burst_with<P: PacketBuf, F: Prefetch>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packets: &mut [Option<P>],
+        now: u64,
+        verdicts: &mut [Option<Verdict>],
+        prefetch: &F,
+    ) {
         // Taken out for the burst so that the pipeline's methods can borrow `self`; it is
         // missing only if a panic unwound through an earlier burst.
         let mut chunk = self
@@ -378,7 +426,10 @@ impl<'a> Appliance<'a> {
                 };
             }
             // Stage two: every lookup at once, then the records of the flows found.
-            lookups.run(self.table);
+            let records = self.records;
+            lookups.run(self.table, prefetch, |slot| {
+                records.prefetch(slot, prefetch);
+            });
             for stage in staged.iter().take(packets.len()) {
                 if let Staged::Flow { lookup, .. } = *stage
                     && let Some(handle) = lookups.found(lookup)

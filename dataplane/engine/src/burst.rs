@@ -23,6 +23,31 @@ use crate::flow_table::{FlowTable, Handle};
 use crate::local::GeneveIn;
 use crate::parse::{IpFlow, LinkLayer};
 
+/// Starts loading cache lines before the pipeline reads them: the platform's prefetch
+/// instruction, which the burst forms issue for every flow of a chunk before they read any.
+///
+/// Safe Rust has no prefetch (the intrinsics take raw pointers, so calling them is `unsafe`,
+/// which the engine forbids); the runtime passes the DPDK crate's implementation, and
+/// everything else [`NoPrefetch`], with which the burst forms still overlap their misses the
+/// way safe code can: by loading a whole chunk's control lines before using any. A real
+/// prefetch does better because it retires at once, where a load that misses holds up the
+/// core's reorder window until its line arrives.
+pub trait Prefetch {
+    /// Starts loading the cache line holding `address` (an address inside one of the engine's
+    /// own tables) for reading, without waiting for it. It must never fault and must change
+    /// nothing a program can observe but time.
+    fn prefetch(&self, address: usize);
+}
+
+/// No prefetch instructions: the burst forms of the engine alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPrefetch;
+
+impl Prefetch for NoPrefetch {
+    #[inline(always)]
+    fn prefetch(&self, _address: usize) {}
+}
+
 /// The flow-table size (bytes, [`FlowTable::memory_bytes`]) above which the burst forms pay
 /// for themselves.
 ///
@@ -121,11 +146,24 @@ impl Lookups {
         index
     }
 
-    /// Looks every staged key up at once.
+    /// Looks every staged key up at once, prefetching with `prefetch` what the lookups read,
+    /// and calling `candidate` with the slot each key most likely occupies (for the caller to
+    /// prefetch its own per-slot data).
     #[inline]
-    pub(crate) fn run(&mut self, table: &FlowTable) {
+    pub(crate) fn run<F: Prefetch>(
+        &mut self,
+        table: &FlowTable,
+        prefetch: &F,
+        candidate: impl FnMut(u32),
+    ) {
         let n = self.len;
-        table.lookup_burst(&self.keys[..n], &self.hashes[..n], &mut self.found[..n]);
+        table.lookup_burst_with(
+            &self.keys[..n],
+            &self.hashes[..n],
+            &mut self.found[..n],
+            prefetch,
+            candidate,
+        );
     }
 
     /// The staged key at `index`.

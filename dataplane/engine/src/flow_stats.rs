@@ -49,6 +49,7 @@
 
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicU64, fence};
+use zerocopy::FromZeros;
 
 use crate::flow::{Direction, FlowKey};
 use crate::flow_table::{Expired, FlowTime, Handle};
@@ -142,7 +143,7 @@ struct RetiredSlot {
 }
 
 /// One slot's counts, one cache line.
-#[derive(Debug)]
+#[derive(Debug, FromZeros)]
 #[repr(C, align(64))]
 struct StatsSlot {
     /// `first_reverse << 34 | state << 32 | generation`: the seqlock word.
@@ -154,7 +155,7 @@ struct StatsSlot {
 }
 
 /// A direction's counters.
-#[derive(Debug)]
+#[derive(Debug, FromZeros)]
 struct Counts {
     packets: AtomicU64,
     bytes: AtomicU64,
@@ -174,16 +175,16 @@ impl FlowStats {
     /// [`FlowStatsError`] when the allocator refuses the memory
     /// ([`FlowStats::memory_bytes_for`]).
     pub fn new(capacity: usize) -> Result<Self, FlowStatsError> {
-        let mut slots = Vec::new();
-        slots
-            .try_reserve_exact(capacity)
-            .map_err(|_| FlowStatsError {
+        // Zeroed by the allocator, untouched until used (see `FlowTable::memory`): all zeros
+        // is a slot never started.
+        const _: () = assert!(STATE_EMPTY == 0);
+        let slots =
+            <[StatsSlot]>::new_box_zeroed_with_elems(capacity).map_err(|_| FlowStatsError {
                 capacity,
                 bytes: Self::memory_bytes_for(capacity),
             })?;
-        slots.extend((0..capacity).map(|_| StatsSlot::new()));
         Ok(Self {
-            slots: slots.into_boxed_slice(),
+            slots,
             retired: (0..RETIRED_CAPACITY)
                 .map(|_| RetiredSlot {
                     seq: AtomicU64::new(0),
@@ -292,6 +293,19 @@ impl FlowStats {
         capacity
             .saturating_mul(Self::BYTES_PER_SLOT)
             .saturating_add(RETIRED_CAPACITY * size_of::<RetiredSlot>())
+    }
+
+    /// The addresses of the per-slot counts, as
+    /// [`FlowTable::memory`](crate::flow_table::FlowTable::memory) gives the table's.
+    #[must_use]
+    pub fn memory(&self) -> core::ops::Range<usize> {
+        crate::memory::memory_of(&self.slots)
+    }
+
+    /// Writes every page of the counts once, as
+    /// [`FlowTable::prefault`](crate::flow_table::FlowTable::prefault) does the table's.
+    pub fn prefault(&self) {
+        crate::memory::prefault(&self.slots, |slot| &slot.tag);
     }
 
     /// The number of slots.
@@ -408,22 +422,6 @@ impl FlowStats {
             packets_reverse,
             bytes_reverse,
         })
-    }
-}
-
-impl StatsSlot {
-    /// A slot never started.
-    const fn new() -> Self {
-        Self {
-            tag: AtomicU64::new(STATE_EMPTY << STATE_SHIFT),
-            start_ns: AtomicU64::new(0),
-            counts: [const {
-                Counts {
-                    packets: AtomicU64::new(0),
-                    bytes: AtomicU64::new(0),
-                }
-            }; 2],
-        }
     }
 }
 

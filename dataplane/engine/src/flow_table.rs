@@ -29,7 +29,8 @@
 //! Slots come in groups of eight: one cache line of eight control words (state, generation and
 //! an identity made of 32 hash bits and the protocol; see the `ctrl` submodule) followed by the
 //! eight slots' bodies (the key as five words, a generation-tagged 32-bit value, creation and
-//! last-seen times), 512 bytes in all, so each slot costs 64 bytes. A key may live in either of
+//! last-seen times: 56 bytes, each on a cache line of its own), 576 bytes in all, so each slot
+//! costs 72 bytes. A key may live in either of
 //! two groups chosen by its hash (its *window* of 16 slots) and nowhere else: there is no
 //! probing beyond the window. A new flow goes to its first group while that group is less than
 //! half full, otherwise to the emptier of the two. Two choices keep every window usable to
@@ -85,7 +86,13 @@ use core::hint::spin_loop;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicU32, AtomicU64, fence};
 
+use core::ops::Range;
+
+use zerocopy::FromZeros;
+
+use crate::burst::{NoPrefetch, Prefetch};
 use crate::flow::FlowKey;
+use crate::memory::{memory_of, prefault};
 
 /// Slots per group (one cache line of control words).
 const GROUP_SLOTS: usize = 8;
@@ -226,7 +233,9 @@ pub struct FlowTable {
     cookie_generation_mask: u32,
 }
 
-/// Eight control words, then the eight slots they control.
+/// Eight control words, then the eight slots they control. All zeros is a group of empty
+/// slots of generation 0, which is how [`FlowTable::new`] allocates it.
+#[derive(FromZeros)]
 #[repr(C, align(64))]
 struct Group {
     /// The slots' control words (see the `ctrl` submodule).
@@ -237,7 +246,11 @@ struct Group {
 
 /// The body of a slot. Written only by the inserter that owns the slot (between its claim and
 /// its publish), except for the last-seen time and the value, which live entries update.
-#[repr(C)]
+///
+/// Each body has a cache line of its own (56 bytes used): packed at 56 bytes, six of a group's
+/// eight bodies would straddle two lines, and a hit would miss on three lines instead of two.
+#[derive(FromZeros)]
+#[repr(C, align(64))]
 struct Slot {
     /// The key's words (see [`FlowKey`]); the protocol is in the control word.
     key: [AtomicU64; 5],
@@ -293,8 +306,8 @@ enum Settle {
     Busy,
 }
 
-const _: () = assert!(size_of::<Slot>() == 56);
-const _: () = assert!(size_of::<Group>() == 64 * GROUP_SLOTS);
+const _: () = assert!(size_of::<Slot>() == 64);
+const _: () = assert!(size_of::<Group>() == 64 * (GROUP_SLOTS + 1));
 const _: () = assert!(1 << GROUP_SHIFT == GROUP_SLOTS);
 
 impl FlowTime {
@@ -368,28 +381,6 @@ impl ExpiryCursor {
     }
 }
 
-impl Slot {
-    /// An empty slot body.
-    const fn new() -> Self {
-        Self {
-            key: [const { AtomicU64::new(0) }; 5],
-            value: AtomicU64::new(0),
-            created: AtomicU32::new(0),
-            last_seen: AtomicU32::new(0),
-        }
-    }
-}
-
-impl Group {
-    /// A group of empty slots of generation 0.
-    const fn new() -> Self {
-        Self {
-            ctrl: [const { AtomicU64::new(ctrl::empty(0)) }; GROUP_SLOTS],
-            slots: [const { Slot::new() }; GROUP_SLOTS],
-        }
-    }
-}
-
 impl Window {
     /// The slot index at a window position (0–7 in the first group, 8–15 in the second).
     const fn slot(&self, position: usize) -> usize {
@@ -445,18 +436,18 @@ impl FlowTable {
             return Err(FlowTableError::BadCapacity(capacity));
         }
         let group_count = capacity / GROUP_SLOTS;
-        let mut groups = Vec::new();
-        groups
-            .try_reserve_exact(group_count)
-            .map_err(|_| FlowTableError::OutOfMemory {
+        // Zeroed by the allocator (fresh pages, untouched until used; see
+        // [`FlowTable::memory`]): every slot empty, of generation 0.
+        let groups = <[Group]>::new_box_zeroed_with_elems(group_count).map_err(|_| {
+            FlowTableError::OutOfMemory {
                 capacity,
                 bytes: Self::memory_bytes_for(capacity),
-            })?;
-        groups.extend((0..group_count).map(|_| Group::new()));
+            }
+        })?;
         let index_bits = capacity.trailing_zeros();
         Ok(Self {
             counters: Counters::default(),
-            groups: groups.into_boxed_slice(),
+            groups,
             group_mask: group_count - 1,
             group_bits: group_count.trailing_zeros(),
             index_bits,
@@ -471,6 +462,23 @@ impl FlowTable {
         capacity
             .saturating_mul(Self::BYTES_PER_SLOT)
             .saturating_add(size_of::<Self>())
+    }
+
+    /// The addresses of the table's slots, for the runtime to advise the kernel about them
+    /// (transparent huge pages: a 1 Mi-flow table spans tens of thousands of 4 KiB pages, far
+    /// more than a TLB holds). The memory comes from the allocator untouched, so advice given
+    /// before [`FlowTable::prefault`] or the first insert applies to every page.
+    #[must_use]
+    pub fn memory(&self) -> Range<usize> {
+        memory_of(&self.groups)
+    }
+
+    /// Writes every page of the table once (without changing it), so that the kernel maps
+    /// them all now rather than on the packet path, where a first write into an untouched
+    /// page costs a page fault (tens of microseconds for a huge page, which it clears).
+    /// Harmless at any time, even while the table is in use.
+    pub fn prefault(&self) {
+        prefault(&self.groups, |group| &group.ctrl[0]);
     }
 
     /// The number of slots.
@@ -541,16 +549,48 @@ impl FlowTable {
     /// compared, so their cache and TLB misses overlap instead of following one another
     /// (DPDK's bulk-lookup technique, without prefetch instructions, which safe Rust lacks).
     pub fn lookup_burst(&self, keys: &[FlowKey], hashes: &[u64], found: &mut [Option<Handle>]) {
+        self.lookup_burst_with(keys, hashes, found, &NoPrefetch, |_| {});
+    }
+
+    /// [`FlowTable::lookup_burst`] with prefetch instructions: every key's first control line
+    /// is prefetched before any is loaded, and the body of the slot each key most likely
+    /// occupies (its first identity match) as soon as its control line is loaded, or for a
+    /// key with no match (a new flow), the first empty slot, where its insert will most
+    /// likely write. `candidate` gets a matching slot too, so the caller can prefetch its own per-slot data (the appliance's
+    /// header records) at the same time. Same answers as [`FlowTable::lookup`].
+    pub fn lookup_burst_with<F: Prefetch>(
+        &self,
+        keys: &[FlowKey],
+        hashes: &[u64],
+        found: &mut [Option<Handle>],
+        prefetch: &F,
+        mut candidate: impl FnMut(u32),
+    ) {
         let n = keys.len().min(hashes.len()).min(found.len());
         for start in (0..n).step_by(Self::BURST) {
             let end = (start + Self::BURST).min(n);
+            // Stage zero: every key's first control line on its way.
+            for &hash in &hashes[start..end] {
+                prefetch.prefetch(self.group_address(self.first_group(hash)));
+            }
             // Stage one: every key's first control line, with no branch on what was loaded.
             let mut first = [(0_usize, [0_u64; GROUP_SLOTS], 0_u32); Self::BURST];
             for (i, staged) in (start..end).zip(first.iter_mut()) {
                 let window = self.window(&keys[i], hashes[i]);
                 let group = window.groups[0];
                 let words = self.load_group(group);
-                *staged = (group, words, live_matches(&words, window.identity));
+                let matches = live_matches(&words, window.identity);
+                *staged = (group, words, matches);
+                if matches != 0 {
+                    let slot = group << GROUP_SHIFT | matches.trailing_zeros() as usize;
+                    prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
+                    candidate(slot as u32);
+                } else if let Some(position) = first_empty(&words) {
+                    // Most likely a new flow, which an insert will write here: its body's
+                    // miss then overlaps the chunk's instead of stalling the insert's publish.
+                    let slot = group << GROUP_SHIFT | position;
+                    prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
+                }
             }
             // Stage two: compare keys; the few that miss in their first group try the second.
             for (i, (group, words, matches)) in (start..end).zip(&first) {
@@ -702,6 +742,17 @@ impl FlowTable {
         (ctrl::state(word) == ctrl::VALID
             && ctrl::generation(word) & self.cookie_generation_mask == generation)
             .then(|| handle(slot, word))
+    }
+
+    /// Prefetches what [`FlowTable::by_cookie`] and then [`FlowTable::key`] of `cookie` read:
+    /// its slot's control line and body.
+    #[inline]
+    pub fn prefetch_cookie<F: Prefetch>(&self, cookie: u32, prefetch: &F) {
+        let slot = (cookie & ((1 << self.index_bits) - 1)) as usize;
+        if let Some(group) = self.groups.get(slot >> GROUP_SHIFT) {
+            prefetch.prefetch(core::ptr::from_ref(group).addr());
+            prefetch.prefetch(core::ptr::from_ref(&group.slots[slot & (GROUP_SLOTS - 1)]).addr());
+        }
     }
 
     /// Whether a handle still names a live flow: the entry [`FlowTable::lookup`] of its key
@@ -930,6 +981,12 @@ impl FlowTable {
         None
     }
 
+    /// The address of a group (its control line), for prefetching.
+    #[inline]
+    fn group_address(&self, group: usize) -> usize {
+        core::ptr::from_ref(&self.groups[group]).addr()
+    }
+
     /// Loads a group's eight control words (`Acquire`, so a live word's key is readable).
     #[inline]
     fn load_group(&self, group: usize) -> [u64; GROUP_SLOTS] {
@@ -1142,6 +1199,14 @@ fn live_matches(words: &[u64; GROUP_SLOTS], identity: u64) -> u32 {
     bits
 }
 
+/// The first empty slot among a group's control words, if any.
+#[inline]
+fn first_empty(words: &[u64; GROUP_SLOTS]) -> Option<usize> {
+    words
+        .iter()
+        .position(|&word| ctrl::state(word) == ctrl::EMPTY)
+}
+
 /// The handle of `slot` as described by its (live) control word.
 #[inline]
 const fn handle(slot: usize, word: u64) -> Handle {
@@ -1246,9 +1311,9 @@ mod tests {
         }
         let t = table();
         assert_eq!(t.capacity(), 1024);
-        assert_eq!(FlowTable::BYTES_PER_SLOT, 64);
+        assert_eq!(FlowTable::BYTES_PER_SLOT, 72);
         assert_eq!(t.memory_bytes(), FlowTable::memory_bytes_for(1024));
-        assert!(t.memory_bytes() >= 64 * 1024 && t.memory_bytes() < 64 * 1024 + 1024);
+        assert!(t.memory_bytes() >= 72 * 1024 && t.memory_bytes() < 72 * 1024 + 1024);
         assert!(t.is_empty());
         assert!(
             FlowTableError::BadCapacity(3)

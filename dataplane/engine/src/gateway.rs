@@ -24,7 +24,7 @@ use sluice_wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetR
 use sluice_wire::gwlb::{self, GwlbOptions};
 use sluice_wire::vlan::{VlanHeader, VlanRepr};
 
-use crate::burst::{CHUNK, Chunk, Lookups};
+use crate::burst::{CHUNK, Chunk, Lookups, NoPrefetch, Prefetch};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::flow::{FlowKey, entropy_port_for_hash};
 use crate::flow_table::{FlowTable, Handle, InsertError};
@@ -90,6 +90,26 @@ impl<'a> Gateway<'a> {
         now: u64,
         verdicts: &mut [Option<Verdict>],
     ) {
+        self.process_burst_with(snapshot, ports, port, packets, now, verdicts, &NoPrefetch);
+    }
+
+    /// [`Gateway::process_burst`] issuing `prefetch` for every flow-table line (and header
+    /// record) a chunk will read, before it reads any; the runtime passes the platform's
+    /// prefetch instruction (see [`Prefetch`]). Same verdicts, frames, counters and flows.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "process_burst's arguments and the prefetch"
+    )]
+    pub fn process_burst_with<P: PacketBuf, F: Prefetch>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packets: &mut [Option<P>],
+        now: u64,
+        verdicts: &mut [Option<Verdict>],
+        prefetch: &F,
+    ) {
         // Taken out for the burst so that the pipeline's methods can borrow `self`; it is
         // missing only if a panic unwound through an earlier burst.
         let mut chunk = self
@@ -127,7 +147,13 @@ impl<'a> Gateway<'a> {
                 };
             }
             // Stage two: every lookup at once, and every return's cookie read.
-            lookups.run(self.table);
+            lookups.run(self.table, prefetch, |_| {});
+            for (stage, geneve) in staged.iter().zip(geneves.iter()).take(packets.len()) {
+                if let Staged::Return { .. } = stage {
+                    self.table
+                        .prefetch_cookie(geneve.options.flow_cookie, prefetch);
+                }
+            }
             for (stage, geneve) in staged.iter_mut().zip(geneves.iter()).take(packets.len()) {
                 if let Staged::Return { handle, .. } = stage {
                     *handle = self.table.by_cookie(geneve.options.flow_cookie);

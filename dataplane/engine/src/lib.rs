@@ -3,7 +3,8 @@
 //!
 //! The engine takes packets and `now` and returns decisions, so every GWLB behaviour (flow
 //! stickiness, idle timeouts, draining, failover) is testable deterministically; the DPDK
-//! runtime only moves packets. It depends on `sluice-wire` and nothing else.
+//! runtime only moves packets. It depends on `sluice-wire`, and on `zerocopy` for zeroed
+//! allocation of its flow-sized tables without unsafe code.
 //!
 //! - [`flow`]: the flow key (5-, 3- or 2-tuple, symmetric, scoped by endpoint) and its hash.
 //! - [`flow_table`]: the lock-free flow table shared by all workers, with flow cookies.
@@ -30,6 +31,7 @@ pub mod flow_table;
 pub mod gateway;
 mod local;
 pub mod maglev;
+mod memory;
 pub mod packet;
 pub mod parse;
 pub mod policy;

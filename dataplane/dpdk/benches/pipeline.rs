@@ -2,10 +2,16 @@
 //! encapsulation, return-path decapsulation and new-flow creation, and the appliance's return
 //! of established flows, with 1 K and 1 M live flows.
 //!
-//! Run: `cargo bench -p sluice-engine --bench pipeline` (ns/packet medians). Each iteration
+//! Run: `cargo bench -p sluice-dpdk --bench pipeline` (ns/packet medians). Each iteration
 //! copies a ~100-byte frame into a reused buffer (as a NIC fills an mbuf) and processes it.
 //! The `_burst` variants do the same for bursts of [`BURST`] frames through the burst forms
-//! (`process_burst`), and report the time per packet too.
+//! (`process_burst`, the engine alone), and the `_burst_prefetch` ones through
+//! `process_burst_with` and the runtime's [`Prefetcher`]: what `sluice run` does with a flow
+//! table over 1 MiB. They report the time per packet too.
+//!
+//! The tables' memory is what the runtime gives the workers: transparent huge pages (glibc
+//! advises them for its large blocks, `GLIBC_TUNABLES` in `.cargo/config.toml`; the runtime
+//! advises them itself) with the kernel's THP mode `madvise` or `always`.
 
 #![expect(
     clippy::unwrap_used,
@@ -17,6 +23,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sluice_dpdk::memory::Prefetcher;
 use sluice_engine::flow_table::FlowTable;
 use sluice_engine::gateway::{Gateway, Verdict};
 use sluice_engine::packet::{HeapPacket, PacketBuf};
@@ -91,6 +98,7 @@ fn bench_gateway(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for flows in [1_000u32, 1_000_000] {
         let table = FlowTable::new((flows as usize * 2).next_power_of_two().max(1024)).unwrap();
+        table.prefault();
         let mut gw = Gateway::new(&table);
         let mut packet = HeapPacket::new(&[]);
         let sample: Vec<Vec<u8>> = (0..4096u32)
@@ -154,32 +162,88 @@ fn bench_gateway(c: &mut Criterion) {
                 })
             })
         });
+        for (name, frames, port) in [
+            ("encap_established_burst_prefetch", &sample, 0),
+            ("decap_return_burst_prefetch", &returns, 1),
+        ] {
+            group.bench_function(BenchmarkId::new(name, flows), |b| {
+                b.iter_custom(|iters| {
+                    per_packet(iters, |first| {
+                        fill(&mut burst, frames, first);
+                        gw.process_burst_with(
+                            &snapshot,
+                            &ports,
+                            port,
+                            &mut burst,
+                            2 * SEC,
+                            &mut verdicts,
+                            &Prefetcher,
+                        );
+                        black_box(&verdicts);
+                    })
+                })
+            });
+        }
     }
-    // New flows: every iteration a 5-tuple never seen (source 10.a.b.c), into a table large
-    // enough that the whole measurement never fills it.
-    let table = FlowTable::new(1 << 24).unwrap();
-    let mut gw = Gateway::new(&table);
-    let mut packet = HeapPacket::new(&[]);
-    let mut frame = client_frame(0);
-    let mut n = 0u32;
-    group.bench_function("new_flow", |b| {
-        b.iter(|| {
+    // New flows: every packet a 5-tuple never seen (source 10.a.b.c, source port from the
+    // count's high bits), one at a time and in bursts (as the runtime processes them with a
+    // table over 1 MiB, with and without its prefetch). Each variant gets a table of 64 Mi
+    // slots (4.5 GiB), faulted in first as `sluice run` does, which criterion's iterations
+    // never fill past about a third.
+    for variant in ["new_flow", "new_flow_burst", "new_flow_burst_prefetch"] {
+        let table = FlowTable::new(1 << 26).unwrap();
+        table.prefault();
+        let mut gw = Gateway::new(&table);
+        let mut n = 0u64;
+        let mut next_frame = |f: &mut Vec<u8>| {
             n += 1;
-            frame[14 + 12..14 + 16]
-                .copy_from_slice(&(0x0a00_0000 | (n & 0x00ff_ffff)).to_be_bytes());
-            packet.reset(&frame);
-            black_box(gw.process(&snapshot, &ports, 0, &mut packet, 3 * SEC))
-        })
-    });
+            f[14 + 12..14 + 16]
+                .copy_from_slice(&(0x0a00_0000 | (n as u32 & 0x00ff_ffff)).to_be_bytes());
+            f[14 + 20..14 + 22].copy_from_slice(&(1024 + (n >> 24) as u16).to_be_bytes());
+        };
+        let mut frames: Vec<Vec<u8>> = vec![client_frame(0); BURST];
+        let (mut burst, mut verdicts) = burst_buffers();
+        let mut packet = HeapPacket::new(&[]);
+        group.bench_function(variant, |b| {
+            if variant == "new_flow" {
+                b.iter(|| {
+                    next_frame(&mut frames[0]);
+                    packet.reset(&frames[0]);
+                    black_box(gw.process(&snapshot, &ports, 0, &mut packet, 3 * SEC))
+                });
+                return;
+            }
+            b.iter_custom(|iters| {
+                per_packet(iters, |_| {
+                    frames.iter_mut().for_each(&mut next_frame);
+                    fill(&mut burst, &frames, 0);
+                    if variant == "new_flow_burst" {
+                        gw.process_burst(&snapshot, &ports, 0, &mut burst, 3 * SEC, &mut verdicts);
+                    } else {
+                        gw.process_burst_with(
+                            &snapshot,
+                            &ports,
+                            0,
+                            &mut burst,
+                            3 * SEC,
+                            &mut verdicts,
+                            &Prefetcher,
+                        );
+                    }
+                    black_box(&verdicts);
+                })
+            })
+        });
+        // Report rather than assert: criterion picks the iteration count.
+        let stats = table.stats();
+        eprintln!(
+            "{variant}: {n} packets, {} flows created, {} refused as full, table {} MiB",
+            stats.inserts,
+            stats.full,
+            table.memory_bytes() >> 20
+        );
+    }
     group.finish();
-    // Report rather than assert: criterion picks the iteration count.
-    let stats = table.stats();
-    eprintln!(
-        "new_flow: {n} packets, {} flows created, {} refused as full, table {} MiB",
-        stats.inserts,
-        stats.full,
-        table.memory_bytes() >> 20
-    );
 }
 
 /// The appliance answering GWLB packets of established flows, with 1 K and 1 M flows in its
@@ -222,6 +286,8 @@ fn bench_appliance(c: &mut Criterion) {
         let capacity = (flows as usize * 2).next_power_of_two().max(1024);
         let table = FlowTable::new(capacity).unwrap();
         let records = FlowRecords::new(capacity);
+        table.prefault();
+        records.prefault();
         let mut app = Appliance::new(&table, &records);
         let mut frame = template.clone();
         for n in 0..flows {
@@ -260,6 +326,26 @@ fn bench_appliance(c: &mut Criterion) {
                 })
             })
         });
+        group.bench_function(
+            BenchmarkId::new("return_established_burst_prefetch", flows),
+            |b| {
+                b.iter_custom(|iters| {
+                    per_packet(iters, |first| {
+                        fill(&mut burst, &sample, first);
+                        app.process_burst_with(
+                            &app_snapshot,
+                            &app_ports,
+                            0,
+                            &mut burst,
+                            2 * SEC,
+                            &mut verdicts,
+                            &Prefetcher,
+                        );
+                        black_box(&verdicts);
+                    })
+                })
+            },
+        );
     }
     group.finish();
 }
