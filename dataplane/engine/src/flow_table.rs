@@ -547,7 +547,8 @@ impl FlowTable {
     /// Same answers as one lookup at a time, but faster on a table larger than the caches:
     /// the control lines of up to [`FlowTable::BURST`] keys are loaded before any key is
     /// compared, so their cache and TLB misses overlap instead of following one another
-    /// (DPDK's bulk-lookup technique, without prefetch instructions, which safe Rust lacks).
+    /// (DPDK's bulk-lookup technique; [`FlowTable::lookup_burst_with`] adds the prefetch
+    /// instructions a platform provides).
     pub fn lookup_burst(&self, keys: &[FlowKey], hashes: &[u64], found: &mut [Option<Handle>]) {
         self.lookup_burst_with(keys, hashes, found, &NoPrefetch, |_| {});
     }
