@@ -430,11 +430,15 @@ impl<'a> Appliance<'a> {
             lookups.run(self.table, prefetch, |slot| {
                 records.prefetch(slot, prefetch);
             });
-            for stage in staged.iter().take(packets.len()) {
-                if let Staged::Flow { lookup, .. } = *stage
-                    && let Some(handle) = lookups.found(lookup)
-                {
-                    self.records.warm(handle.slot());
+            // Without prefetch instructions, the found flows' records are loaded instead (a
+            // prefetcher has already requested them, from the lookups' candidate slots).
+            if !F::ISSUES_PREFETCHES {
+                for stage in staged.iter().take(packets.len()) {
+                    if let Staged::Flow { lookup, .. } = *stage
+                        && let Some(handle) = lookups.found(lookup)
+                    {
+                        self.records.warm(handle.slot());
+                    }
                 }
             }
             // Stage three: every frame finished, in order, against the table as it is now.

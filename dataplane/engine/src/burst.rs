@@ -33,6 +33,11 @@ use crate::parse::{IpFlow, LinkLayer};
 /// prefetch does better because it retires at once, where a load that misses holds up the
 /// core's reorder window until its line arrives.
 pub trait Prefetch {
+    /// Whether [`Prefetch::prefetch`] issues real prefetches. Without them the burst forms
+    /// fall back on what safe code can do: loading the lines they will need (and waiting for
+    /// them) a stage early.
+    const ISSUES_PREFETCHES: bool = true;
+
     /// Starts loading the cache line holding `address` (an address inside one of the engine's
     /// own tables) for reading, without waiting for it. It must never fault and must change
     /// nothing a program can observe but time.
@@ -44,6 +49,8 @@ pub trait Prefetch {
 pub struct NoPrefetch;
 
 impl Prefetch for NoPrefetch {
+    const ISSUES_PREFETCHES: bool = false;
+
     #[inline(always)]
     fn prefetch(&self, _address: usize) {}
 }

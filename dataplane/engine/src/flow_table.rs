@@ -557,7 +557,7 @@ impl FlowTable {
     /// is prefetched before any is loaded, and the body of the slot each key most likely
     /// occupies (its first identity match) as soon as its control line is loaded, or for a
     /// key with no match (a new flow), the first empty slot, where its insert will most
-    /// likely write. `candidate` gets a matching slot too, so the caller can prefetch its own per-slot data (the appliance's
+    /// likely write. `candidate` gets a matching slot too (only when `F` issues prefetches), so the caller can prefetch its own per-slot data (the appliance's
     /// header records) at the same time. Same answers as [`FlowTable::lookup`].
     pub fn lookup_burst_with<F: Prefetch>(
         &self,
@@ -582,7 +582,9 @@ impl FlowTable {
                 let words = self.load_group(group);
                 let matches = live_matches(&words, window.identity);
                 *staged = (group, words, matches);
-                if matches != 0 {
+                if !F::ISSUES_PREFETCHES {
+                    // Nothing to issue: no candidate slot to work out either.
+                } else if matches != 0 {
                     let slot = group << GROUP_SHIFT | matches.trailing_zeros() as usize;
                     prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
                     candidate(slot as u32);
@@ -737,7 +739,7 @@ impl FlowTable {
     #[must_use]
     #[inline]
     pub fn by_cookie(&self, cookie: u32) -> Option<Handle> {
-        let slot = (cookie & ((1 << self.index_bits) - 1)) as usize;
+        let slot = self.cookie_slot(cookie);
         let generation = cookie >> self.index_bits;
         let word = self.ctrl(slot).load(Acquire);
         (ctrl::state(word) == ctrl::VALID
@@ -749,7 +751,7 @@ impl FlowTable {
     /// its slot's control line and body.
     #[inline]
     pub fn prefetch_cookie<F: Prefetch>(&self, cookie: u32, prefetch: &F) {
-        let slot = (cookie & ((1 << self.index_bits) - 1)) as usize;
+        let slot = self.cookie_slot(cookie);
         if let Some(group) = self.groups.get(slot >> GROUP_SHIFT) {
             prefetch.prefetch(core::ptr::from_ref(group).addr());
             prefetch.prefetch(core::ptr::from_ref(&group.slots[slot & (GROUP_SLOTS - 1)]).addr());
@@ -980,6 +982,12 @@ impl FlowTable {
             }
         }
         None
+    }
+
+    /// The slot a cookie names (its low `index_bits`).
+    #[inline]
+    const fn cookie_slot(&self, cookie: u32) -> usize {
+        (cookie & ((1 << self.index_bits) - 1)) as usize
     }
 
     /// The address of a group (its control line), for prefetching.

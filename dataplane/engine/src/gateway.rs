@@ -149,7 +149,9 @@ impl<'a> Gateway<'a> {
             // Stage two: every lookup at once, and every return's cookie read.
             lookups.run(self.table, prefetch, |_| {});
             for (stage, geneve) in staged.iter().zip(geneves.iter()).take(packets.len()) {
-                if let Staged::Return { .. } = stage {
+                if F::ISSUES_PREFETCHES
+                    && let Staged::Return { .. } = stage
+                {
                     self.table
                         .prefetch_cookie(geneve.options.flow_cookie, prefetch);
                 }
