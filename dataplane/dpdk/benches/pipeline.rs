@@ -185,65 +185,152 @@ fn bench_gateway(c: &mut Criterion) {
             });
         }
     }
-    // New flows: every packet a 5-tuple never seen (source 10.a.b.c, source port from the
-    // count's high bits), one at a time and in bursts (as the runtime processes them with a
-    // table over 1 MiB, with and without its prefetch). Each variant gets a table of 64 Mi
-    // slots (4.5 GiB), faulted in first as `sluice run` does, which criterion's iterations
-    // never fill past about a third.
-    for variant in ["new_flow", "new_flow_burst", "new_flow_burst_prefetch"] {
-        let table = FlowTable::new(1 << 26).unwrap();
-        table.prefault();
-        let mut gw = Gateway::new(&table);
-        let mut n = 0u64;
-        let mut next_frame = |f: &mut Vec<u8>| {
-            n += 1;
-            f[14 + 12..14 + 16]
-                .copy_from_slice(&(0x0a00_0000 | (n as u32 & 0x00ff_ffff)).to_be_bytes());
-            f[14 + 20..14 + 22].copy_from_slice(&(1024 + (n >> 24) as u16).to_be_bytes());
-        };
-        let mut frames: Vec<Vec<u8>> = vec![client_frame(0); BURST];
-        let (mut burst, mut verdicts) = burst_buffers();
-        let mut packet = HeapPacket::new(&[]);
-        group.bench_function(variant, |b| {
-            if variant == "new_flow" {
-                b.iter(|| {
-                    next_frame(&mut frames[0]);
-                    packet.reset(&frames[0]);
-                    black_box(gw.process(&snapshot, &ports, 0, &mut packet, 3 * SEC))
-                });
-                return;
+    bench_new_flows(&mut group, &ports, &snapshot);
+    group.finish();
+}
+
+/// Live flows in the steady-state new-flow benches.
+const STEADY_LIVE: u64 = 1 << 20;
+
+/// New flows: every packet a 5-tuple never seen (source 10.a.b.c, source port from the
+/// count's high bits), one at a time and in bursts (as the runtime processes them with a
+/// table over 1 MiB, with and without its prefetch).
+///
+/// `*/1M_live`: the steady state of a busy gateway with about a million live flows in a
+/// table of 2 Mi slots (the size the established benches use for 1 M flows). The clock
+/// advances so that a flow's 120 s idle timeout passes after 3/4 Mi newer flows, and between
+/// bursts, outside the timed part, an expiry sweep visits 8 slots per packet (the control
+/// thread's job in `sluice run`): flows live for 3/4 to 1 Mi new flows after them. The table
+/// is brought to that state before measuring.
+///
+/// `new_flow_burst_prefetch/64Mi_empty`: the same packets into an empty table of 64 Mi slots
+/// (4.5 GiB, larger than any cache and the TLB's reach with 2 MiB pages), which criterion's
+/// iterations never fill past about a third.
+fn bench_new_flows(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    ports: &[PortInfo],
+    snapshot: &GatewaySnapshot,
+) {
+    use sluice_engine::flow_table::ExpiryCursor;
+
+    let attributes = snapshot.attributes;
+    let step = attributes.other_idle_timeout_ns / (STEADY_LIVE * 3 / 4);
+    let sweep_per_burst = 8 * BURST;
+    let mut n = 0u64;
+    let mut next_frame = move |f: &mut Vec<u8>| {
+        n += 1;
+        f[14 + 12..14 + 16]
+            .copy_from_slice(&(0x0a00_0000 | (n as u32 & 0x00ff_ffff)).to_be_bytes());
+        f[14 + 20..14 + 22].copy_from_slice(&(1024 + (n >> 24) as u16).to_be_bytes());
+    };
+    let mut frames: Vec<Vec<u8>> = vec![client_frame(0); BURST];
+    let (mut burst, mut verdicts) = burst_buffers();
+    let mut packet = HeapPacket::new(&[]);
+
+    let table = FlowTable::new(2 * STEADY_LIVE as usize).unwrap();
+    table.prefault();
+    let mut gw = Gateway::new(&table);
+    let mut cursor = ExpiryCursor::new();
+    let mut now = SEC;
+    // One burst of new flows: `how` processes it (timed); the sweep follows, untimed.
+    let mut steady_burst = |gw: &mut Gateway<'_>,
+                            how: &str,
+                            burst: &mut Vec<Option<HeapPacket>>,
+                            verdicts: &mut Vec<Option<Verdict>>|
+     -> Duration {
+        frames.iter_mut().for_each(&mut next_frame);
+        let start = Instant::now();
+        match how {
+            "new_flow" => {
+                for (i, frame) in frames.iter().enumerate() {
+                    packet.reset(frame);
+                    black_box(gw.process(snapshot, ports, 0, &mut packet, now + i as u64 * step));
+                }
             }
+            "new_flow_burst" => {
+                fill(burst, &frames, 0);
+                gw.process_burst(snapshot, ports, 0, burst, now, verdicts);
+            }
+            _ => {
+                fill(burst, &frames, 0);
+                gw.process_burst_with(snapshot, ports, 0, burst, now, verdicts, &Prefetcher);
+            }
+        }
+        black_box(&verdicts);
+        let elapsed = start.elapsed();
+        now += BURST as u64 * step;
+        table.expire(
+            now,
+            &mut cursor,
+            sweep_per_burst,
+            |k| attributes.idle_timeout_ns(k),
+            |_| {},
+        );
+        elapsed
+    };
+    // To the steady state: two lifetimes of new flows.
+    for _ in 0..2 * STEADY_LIVE as usize / BURST {
+        steady_burst(
+            &mut gw,
+            "new_flow_burst_prefetch",
+            &mut burst,
+            &mut verdicts,
+        );
+    }
+    for variant in ["new_flow", "new_flow_burst", "new_flow_burst_prefetch"] {
+        group.bench_function(BenchmarkId::new(variant, "1M_live"), |b| {
+            b.iter_custom(|iters| {
+                let bursts = iters.div_ceil(BURST as u64);
+                let total: Duration = (0..bursts)
+                    .map(|_| steady_burst(&mut gw, variant, &mut burst, &mut verdicts))
+                    .sum();
+                total.mul_f64(iters as f64 / (bursts * BURST as u64) as f64)
+            })
+        });
+    }
+    let stats = table.stats();
+    eprintln!(
+        "new flows, steady state: {} live of {} slots; {} created, {} expired, {} evicted, \
+         {} refused as full",
+        stats.live,
+        table.capacity(),
+        stats.inserts,
+        stats.expiries,
+        stats.evictions,
+        stats.full
+    );
+
+    let table = FlowTable::new(1 << 26).unwrap();
+    table.prefault();
+    let mut gw = Gateway::new(&table);
+    group.bench_function(
+        BenchmarkId::new("new_flow_burst_prefetch", "64Mi_empty"),
+        |b| {
             b.iter_custom(|iters| {
                 per_packet(iters, |_| {
                     frames.iter_mut().for_each(&mut next_frame);
                     fill(&mut burst, &frames, 0);
-                    if variant == "new_flow_burst" {
-                        gw.process_burst(&snapshot, &ports, 0, &mut burst, 3 * SEC, &mut verdicts);
-                    } else {
-                        gw.process_burst_with(
-                            &snapshot,
-                            &ports,
-                            0,
-                            &mut burst,
-                            3 * SEC,
-                            &mut verdicts,
-                            &Prefetcher,
-                        );
-                    }
+                    gw.process_burst_with(
+                        snapshot,
+                        ports,
+                        0,
+                        &mut burst,
+                        3 * SEC,
+                        &mut verdicts,
+                        &Prefetcher,
+                    );
                     black_box(&verdicts);
                 })
             })
-        });
-        // Report rather than assert: criterion picks the iteration count.
-        let stats = table.stats();
-        eprintln!(
-            "{variant}: {n} packets, {} flows created, {} refused as full, table {} MiB",
-            stats.inserts,
-            stats.full,
-            table.memory_bytes() >> 20
-        );
-    }
-    group.finish();
+        },
+    );
+    let stats = table.stats();
+    eprintln!(
+        "new flows, 64 Mi slots: {} created, {} refused as full, table {} MiB",
+        stats.inserts,
+        stats.full,
+        table.memory_bytes() >> 20
+    );
 }
 
 /// The appliance answering GWLB packets of established flows, with 1 K and 1 M flows in its

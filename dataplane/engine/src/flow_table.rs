@@ -55,10 +55,13 @@
 //! - a `RESERVED` slot with the same identity is waited out (its key is being written).
 //!
 //! With nothing left in the way the inserter publishes `VALID` and reports the entry created.
-//! The publish of `TENTATIVE` and the re-scan's loads are `SeqCst`: of two racing inserters,
-//! each stores its own control word and then loads the other's, and sequential consistency
-//! forbids both loads from missing both stores (the store-buffering pattern). So at least one
-//! of them sees the other's key, and the rules above then let exactly one reach `VALID`.
+//! The claim (a CAS) and the re-scan's loads are `SeqCst`: of two racing inserters, each
+//! writes its own control word and then loads the other's, and sequential consistency forbids
+//! both loads from missing both claims (the store-buffering pattern). So at least one of them
+//! sees the other's claim, waits out its `RESERVED` state and reads its key, and the rules
+//! above then let exactly one reach `VALID`. The claim is a locked read-modify-write anyway,
+//! which orders the re-scan after it at no extra cost; the `TENTATIVE` publish is then a plain
+//! release store, so an insert does not wait for its key's writes to drain before re-scanning.
 //! Waiting cannot form a cycle: an inserter that still holds its slot only waits for slots
 //! later in the window (or for a `RESERVED` slot, whose owner waits for nobody).
 //!
@@ -556,9 +559,11 @@ impl FlowTable {
     /// [`FlowTable::lookup_burst`] with prefetch instructions: every key's first control line
     /// is prefetched before any is loaded, and the body of the slot each key most likely
     /// occupies (its first identity match) as soon as its control line is loaded, or for a
-    /// key with no match (a new flow), the first empty slot, where its insert will most
-    /// likely write. `candidate` gets a matching slot too (only when `F` issues prefetches), so the caller can prefetch its own per-slot data (the appliance's
-    /// header records) at the same time. Same answers as [`FlowTable::lookup`].
+    /// key with no match (most likely a new flow), its second group's control line and the
+    /// first empty slot, where its insert will most likely write. `candidate` gets a matching
+    /// slot too (only when `F` issues prefetches), so the caller can prefetch its own
+    /// per-slot data (the appliance's header records) at the same time. Same answers as
+    /// [`FlowTable::lookup`].
     pub fn lookup_burst_with<F: Prefetch>(
         &self,
         keys: &[FlowKey],
@@ -588,11 +593,18 @@ impl FlowTable {
                     let slot = group << GROUP_SHIFT | matches.trailing_zeros() as usize;
                     prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
                     candidate(slot as u32);
-                } else if let Some(position) = first_empty(&words) {
-                    // Most likely a new flow, which an insert will write here: its body's
-                    // miss then overlaps the chunk's instead of stalling the insert's publish.
-                    let slot = group << GROUP_SHIFT | position;
-                    prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
+                } else {
+                    // No match in the first group: stage two reads the second group's control
+                    // line (as an insert's scan does), so it is fetched now, while the rest
+                    // of the chunk's first lines are compared.
+                    prefetch.prefetch(self.group_address(window.groups[1]));
+                    if let Some(position) = first_empty(&words) {
+                        // Most likely a new flow, which an insert will write here: its body's
+                        // miss then overlaps the chunk's instead of stalling the insert's
+                        // publish.
+                        let slot = group << GROUP_SHIFT | position;
+                        prefetch.prefetch_write(core::ptr::from_ref(self.slot(slot)).addr());
+                    }
                 }
             }
             // Stage two: compare keys; the few that miss in their first group try the second.
@@ -659,9 +671,11 @@ impl FlowTable {
                 expected
             });
             let reserved = ctrl::occupied(ctrl::RESERVED, generation, window.identity);
-            // Acquire: whoever emptied the slot finished reading its old body before we write.
+            // SeqCst: the claim is the store of the store-buffering argument in the module
+            // documentation (the re-scan's SeqCst loads follow it). It also acquires: whoever
+            // emptied the slot finished reading its old body before we write.
             if control
-                .compare_exchange(expected, reserved, Acquire, Relaxed)
+                .compare_exchange(expected, reserved, SeqCst, Relaxed)
                 .is_err()
             {
                 // Another thread took or changed the slot; look again.
@@ -675,10 +689,10 @@ impl FlowTable {
             // it re-reads the control word, so it cannot mistake the new key for the old entry's.
             fence(Release);
             self.write_body(slot, key, generation, value, FlowTime::from_nanos(now));
-            // SeqCst publish, then SeqCst re-scan: the store-buffering argument of the module
-            // documentation needs both to be sequentially consistent.
+            // Release: a re-scanning inserter that sees `TENTATIVE` reads the whole key. The
+            // SeqCst claim above already orders this insert's re-scan after its claim.
             let tentative = ctrl::with_state(reserved, ctrl::TENTATIVE);
-            control.store(tentative, SeqCst);
+            control.store(tentative, Release);
             match self.settle(&window, key, position, tentative) {
                 Settle::Won => {
                     control.store(ctrl::with_state(reserved, ctrl::VALID), Release);
