@@ -140,13 +140,17 @@ impl FlowRecords {
     /// Records `record` for the flow in `slot` unless it is already what is recorded. A
     /// writer that finds another writer inside leaves the record to it: both hold a header
     /// GWLB just sent for this flow.
+    #[cfg(test)]
     fn store(&self, slot: u32, record: &HeaderRecord) {
-        self.store_words(slot, encode(record));
+        self.store_words(slot, encode(record), || {});
     }
 
-    /// [`FlowRecords::store`] of a record already encoded.
+    /// Records the words of an encoded record for the flow in `slot` unless they are what is
+    /// recorded, as [`FlowRecords::store`]; `then` runs once they are written, before any
+    /// other writer can enter (the appliance stores the record's fingerprint there, so that
+    /// fingerprints are written in the same order as the records).
     #[inline]
-    fn store_words(&self, slot: u32, words: [u64; RECORD_WORDS]) {
+    fn store_words(&self, slot: u32, words: [u64; RECORD_WORDS], then: impl FnOnce()) {
         let Some(s) = self.slots.get(slot as usize) else {
             return;
         };
@@ -179,28 +183,11 @@ impl FlowRecords {
                 w.store(v, Ordering::Relaxed);
             }
         }
+        then();
         // The sequence wraps after 2^31 writes of one slot; 0 stays "never written" only for
         // the first wrap, which a record cannot reach in practice.
         let next = (seq + 2) & 0xffff_ffff;
         s.words[1].store(next << 32 | (words[1] & 0xffff_ffff), Ordering::Release);
-    }
-
-    /// Prefetches the record line of `slot`.
-    #[inline]
-    fn prefetch<F: Prefetch>(&self, slot: u32, prefetch: &F) {
-        if let Some(s) = self.slots.get(slot as usize) {
-            prefetch.prefetch(core::ptr::from_ref(s).addr());
-        }
-    }
-
-    /// Loads the record line of `slot` ahead of [`FlowRecords::store_words`], so that its
-    /// cache miss overlaps others (the load a prefetch instruction would be, in safe Rust).
-    #[inline]
-    fn warm(&self, slot: u32) {
-        if let Some(s) = self.slots.get(slot as usize) {
-            // The value is kept, or the compiler could drop the load.
-            core::hint::black_box(s.words[1].load(Ordering::Relaxed));
-        }
     }
 
     /// A consistent copy of the record in `slot`, or `None` if it is being rewritten (after a
@@ -222,6 +209,33 @@ impl FlowRecords {
         }
         None
     }
+}
+
+/// The fingerprint of an encoded record, which the flow table keeps in the slot's word
+/// ([`FlowTable::slot_word`]) beside the flow's body: a packet whose record has the slot's
+/// fingerprint finds its header recorded already and never visits the record's cache line.
+///
+/// Four independent 64×64→128-bit multiply-folds of the words with fixed keys, so that no two
+/// headers GWLB sends for a slot are told apart by less than 64 bits of mixing; never 0, the
+/// word of a slot whose record was never written.
+#[inline]
+fn fingerprint(words: &[u64; RECORD_WORDS]) -> u64 {
+    const KEYS: [u64; RECORD_WORDS] = [
+        0x2d35_8dcc_aa6c_78a5,
+        0x8bb8_4b93_962e_acc9,
+        0x4b33_a62e_d433_d4a3,
+        0x4d5a_2da5_1de1_aa47,
+        0xa076_1d64_78bd_642f,
+        0xe703_7ed1_a0b4_28db,
+        0x8ebc_6af0_9c88_c6e3,
+        0x5899_65cc_7537_4cc3,
+    ];
+    let mut print = 0;
+    for (pair, keys) in words.chunks_exact(2).zip(KEYS.chunks_exact(2)) {
+        let product = u128::from(pair[0] ^ keys[0]) * u128::from(pair[1] ^ keys[1]);
+        print ^= (product as u64) ^ (product >> 64) as u64 ^ pair[0] ^ pair[1];
+    }
+    print | 1
 }
 
 fn encode(r: &HeaderRecord) -> [u64; RECORD_WORDS] {
@@ -425,22 +439,9 @@ impl<'a> Appliance<'a> {
                     None => Staged::Empty,
                 };
             }
-            // Stage two: every lookup at once, then the records of the flows found.
-            let records = self.records;
-            lookups.run(self.table, prefetch, |slot| {
-                records.prefetch(slot, prefetch);
-            });
-            // Without prefetch instructions, the found flows' records are loaded instead (a
-            // prefetcher has already requested them, from the lookups' candidate slots).
-            if !F::ISSUES_PREFETCHES {
-                for stage in staged.iter().take(packets.len()) {
-                    if let Staged::Flow { lookup, .. } = *stage
-                        && let Some(handle) = lookups.found(lookup)
-                    {
-                        self.records.warm(handle.slot());
-                    }
-                }
-            }
+            // Stage two: every lookup at once. The header records are not read: a flow whose
+            // header is unchanged (its fingerprint in the slot's word) never visits its record.
+            lookups.run(self.table, prefetch);
             // Stage three: every frame finished, in order, against the table as it is now.
             for (k, (slot, verdict)) in packets.iter_mut().zip(verdicts.iter_mut()).enumerate() {
                 let Some(packet) = slot else {
@@ -599,13 +600,15 @@ impl<'a> Appliance<'a> {
 
     /// Records a packet of the flow `handle` (its time, and its counts when flow logs are
     /// on) and returns the flow's value.
+    ///
+    /// Also returns the slot's word: the fingerprint of its recorded header.
     #[inline(always)]
-    fn seen(&self, handle: Handle, direction: Direction, len: usize, now: u64) -> u32 {
-        let value = self.table.touch_value(handle, now).unwrap_or(0);
+    fn seen(&self, handle: Handle, direction: Direction, len: usize, now: u64) -> (u32, u64) {
+        let seen = self.table.touch_value_word(handle, now).unwrap_or((0, 0));
         if let Some(stats) = self.stats {
             stats.account(handle, direction, len as u64);
         }
-        value
+        seen
     }
 
     /// The rest of a packet of a found or created flow, for both forms: recorded, its
@@ -628,19 +631,38 @@ impl<'a> Appliance<'a> {
         direction: Direction,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        let value = self.seen(handle, direction, flow.len, now);
+        let (value, recorded) = self.seen(handle, direction, flow.len, now);
         if !FlowVerdict::allows_current(value, snapshot.policy.generation())
             && let Some(verdict) = self.enforce(
-                snapshot, me, port, l3, packet, geneve, flow, handle, value, direction,
+                snapshot,
+                me,
+                port,
+                l3,
+                packet,
+                geneve,
+                flow,
+                (handle, recorded),
+                value,
+                direction,
             )?
         {
             return Ok(verdict);
         }
-        Ok(self.pass(snapshot, me, port, l3, packet, geneve, flow, handle))
+        Ok(self.pass(
+            snapshot,
+            me,
+            port,
+            l3,
+            packet,
+            geneve,
+            flow,
+            (handle, recorded),
+        ))
     }
 
-    /// Sends an allowed packet back to GWLB: its flow's header record refreshed, a SYN's MSS
-    /// clamped, the same GENEVE header and options, outer MACs and IPs swapped, UDP ports kept.
+    /// Sends an allowed packet back to GWLB: its flow's header record refreshed (`recorded` is
+    /// the slot's fingerprint), a SYN's MSS clamped, the same GENEVE header and options, outer
+    /// MACs and IPs swapped, UDP ports kept.
     #[expect(
         clippy::too_many_arguments,
         reason = "the facts the caller read, passed where they are kept"
@@ -655,14 +677,19 @@ impl<'a> Appliance<'a> {
         packet: &mut P,
         geneve: &GeneveIn,
         flow: &IpFlow,
-        handle: Handle,
+        (handle, recorded): (Handle, u64),
     ) -> Verdict {
         let GeneveIn {
             geneve_offset,
             inner_offset,
             ..
         } = *geneve;
-        self.record(handle, &packet.data()[l3..], geneve_offset, inner_offset);
+        self.record(
+            (handle, recorded),
+            &packet.data()[l3..],
+            geneve_offset,
+            inner_offset,
+        );
         self.counters.processed_bytes += flow.len as u64;
 
         if let Some(clamp) = snapshot.mss_clamp
@@ -714,15 +741,22 @@ impl<'a> Appliance<'a> {
         );
         let handle = self.table.lookup(&key, key.hash())?;
         let direction = quoted_direction.reverse();
-        let value = self.seen(handle, direction, flow.len, now);
+        let (value, recorded) = self.seen(handle, direction, flow.len, now);
         if !FlowVerdict::allows_current(value, snapshot.policy.generation()) {
             // Errors about a denied or rejected flow, or one the current policy has not
             // looked at again yet, never reach GWLB.
             return Some(Err(DropReason::PolicyDenied));
         }
-        Some(Ok(
-            self.pass(snapshot, me, port, l3, packet, geneve, flow, handle)
-        ))
+        Some(Ok(self.pass(
+            snapshot,
+            me,
+            port,
+            l3,
+            packet,
+            geneve,
+            flow,
+            (handle, recorded),
+        )))
     }
 
     /// The verdict of a flow whose value is not an allow of the current policy: a denied or
@@ -743,14 +777,14 @@ impl<'a> Appliance<'a> {
         packet: &mut P,
         geneve: &GeneveIn,
         flow: &IpFlow,
-        handle: Handle,
+        (handle, recorded): (Handle, u64),
         value: u32,
         direction: Direction,
     ) -> Result<Option<Verdict>, DropReason> {
         // Whatever the verdict, the record names the flow's GWLB endpoint and header (for
         // flow logs, and for a reject's answer).
         self.record(
-            handle,
+            (handle, recorded),
             &packet.data()[l3..],
             geneve.geneve_offset,
             geneve.inner_offset,
@@ -990,18 +1024,30 @@ impl<'a> Appliance<'a> {
     }
 
     /// Refreshes the flow's header record from the packet (`l3` starts at the outer IPv4
-    /// header).
-    fn record(&self, handle: Handle, l3: &[u8], geneve_offset: usize, inner_offset: usize) {
+    /// header), unless its fingerprint is the slot's (`recorded`): then the record holds it
+    /// already. The record and its fingerprint are written together, under the record's
+    /// sequence lock, so the slot's word is always the fingerprint of what its record holds
+    /// (or of what a writer inside is writing).
+    #[inline]
+    fn record(
+        &self,
+        (handle, recorded): (Handle, u64),
+        l3: &[u8],
+        geneve_offset: usize,
+        inner_offset: usize,
+    ) {
         let geneve_len = inner_offset - geneve_offset;
         if geneve_len > MAX_RECORDED_GENEVE {
             self.records.too_long.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match encode_packet(l3, geneve_offset, geneve_len) {
-            Some(words) => self.records.store_words(handle.slot(), words),
-            None => self
-                .records
-                .store(handle.slot(), &header_record(l3, geneve_offset, geneve_len)),
+        let words = encode_packet(l3, geneve_offset, geneve_len)
+            .unwrap_or_else(|| encode(&header_record(l3, geneve_offset, geneve_len)));
+        let print = fingerprint(&words);
+        if print != recorded {
+            self.records.store_words(handle.slot(), words, || {
+                self.table.set_slot_word(handle, print);
+            });
         }
     }
 }
@@ -1233,6 +1279,81 @@ mod tests {
         );
         assert_eq!(records.load(99), None, "out of range");
         assert_eq!(core::mem::size_of::<RecordSlot>(), 64, "one cache line");
+    }
+
+    #[test]
+    fn every_bit_of_a_record_moves_its_fingerprint() {
+        let words = encode(&record(7));
+        let print = fingerprint(&words);
+        assert_ne!(print, 0);
+        for word in 0..RECORD_WORDS {
+            for bit in 0..64 {
+                let mut flipped = words;
+                flipped[word] ^= 1 << bit;
+                let other = fingerprint(&flipped);
+                assert!(other != print && other != 0, "word {word} bit {bit}");
+            }
+        }
+        assert_ne!(fingerprint(&[0; RECORD_WORDS]), 0);
+    }
+
+    /// The slot's word is the fingerprint of what its record holds: an unchanged header skips
+    /// the record, a changed one rewrites it with its fingerprint, and a later flow in the
+    /// same slot finds both as the last writer left them.
+    #[test]
+    fn unchanged_headers_skip_the_record_and_changed_ones_rewrite_it() {
+        let table = FlowTable::new(1024).unwrap();
+        let records = FlowRecords::new(1024);
+        let app = Appliance::new(&table, &records);
+        let (key, _) = FlowKey::new(
+            7,
+            IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            17,
+            1024,
+            53,
+            Stickiness::FiveTuple,
+            false,
+        );
+        let insert = || {
+            table
+                .insert(&key, key.hash(), 0, 0, |_| u64::MAX)
+                .unwrap()
+                .handle
+        };
+        // Outer IPv4 (20 bytes), UDP, a 40-byte GENEVE header, then the inner packet.
+        let mut l3: Vec<u8> = (0..120u8).map(|b| b.wrapping_mul(29) | 1).collect();
+        l3[0] = 0x45;
+        let (geneve_offset, inner_offset) = (28, 68);
+        let header = |l3: &[u8]| header_record(l3, geneve_offset, 40);
+        let sequence =
+            |slot: u32| records.slots[slot as usize].words[1].load(Ordering::Relaxed) >> 32;
+        let seen = |handle| table.touch_value_word(handle, 0).unwrap().1;
+
+        let handle = insert();
+        assert_eq!(seen(handle), 0, "a slot whose record was never written");
+        app.record((handle, 0), &l3, geneve_offset, inner_offset);
+        assert_eq!(records.load(handle.slot()), Some(header(&l3)));
+        assert_eq!(seen(handle), fingerprint(&encode(&header(&l3))));
+
+        let written = sequence(handle.slot());
+        app.record((handle, seen(handle)), &l3, geneve_offset, inner_offset);
+        assert_eq!(sequence(handle.slot()), written, "unchanged: not rewritten");
+
+        // A new flow cookie (the last byte of GWLB's options).
+        l3[inner_offset - 1] ^= 0x5a;
+        app.record((handle, seen(handle)), &l3, geneve_offset, inner_offset);
+        assert_eq!(records.load(handle.slot()), Some(header(&l3)));
+        assert_eq!(sequence(handle.slot()), written + 2);
+        assert_eq!(seen(handle), fingerprint(&encode(&header(&l3))));
+
+        // The flow ends; the next one in the slot, with the same header, is recorded already.
+        assert!(table.remove(handle));
+        let next = insert();
+        assert_eq!(next.slot(), handle.slot());
+        app.record((next, seen(next)), &l3, geneve_offset, inner_offset);
+        assert_eq!(sequence(next.slot()), written + 2);
+        assert_eq!(records.load(next.slot()), Some(header(&l3)));
     }
 
     #[test]

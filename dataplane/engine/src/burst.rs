@@ -160,23 +160,15 @@ impl Lookups {
         index
     }
 
-    /// Looks every staged key up at once, prefetching with `prefetch` what the lookups read,
-    /// and calling `candidate` with the slot each key most likely occupies (for the caller to
-    /// prefetch its own per-slot data).
+    /// Looks every staged key up at once, prefetching with `prefetch` what the lookups read.
     #[inline]
-    pub(crate) fn run<F: Prefetch>(
-        &mut self,
-        table: &FlowTable,
-        prefetch: &F,
-        candidate: impl FnMut(u32),
-    ) {
+    pub(crate) fn run<F: Prefetch>(&mut self, table: &FlowTable, prefetch: &F) {
         let n = self.len;
         table.lookup_burst_with(
             &self.keys[..n],
             &self.hashes[..n],
             &mut self.found[..n],
             prefetch,
-            candidate,
         );
     }
 
@@ -200,12 +192,5 @@ impl Lookups {
             Some(handle) if table.is_live(handle) => Some(handle),
             _ => table.lookup(&self.keys[index], self.hashes[index]),
         }
-    }
-
-    /// The staged handle at `index` as the lookup found it, live or not (to warm what the
-    /// finish will read).
-    #[inline]
-    pub(crate) fn found(&self, index: usize) -> Option<Handle> {
-        self.found[index]
     }
 }

@@ -248,9 +248,10 @@ struct Group {
 }
 
 /// The body of a slot. Written only by the inserter that owns the slot (between its claim and
-/// its publish), except for the last-seen time and the value, which live entries update.
+/// its publish), except for the last-seen time and the value, which live entries update, and
+/// the slot word, which belongs to the table's user.
 ///
-/// Each body has a cache line of its own (56 bytes used): packed at 56 bytes, six of a group's
+/// Each body has a cache line of its own: packed at 56 bytes, six of a group's
 /// eight bodies would straddle two lines, and a hit would miss on three lines instead of two.
 #[derive(FromZeros)]
 #[repr(C, align(64))]
@@ -264,6 +265,8 @@ struct Slot {
     created: AtomicU32,
     /// The last-activity time, in [`FlowTime`] units.
     last_seen: AtomicU32,
+    /// [`FlowTable::slot_word`]: the slot's, not a flow's; never reset by the table.
+    word: AtomicU64,
 }
 
 /// The table's counters; see [`FlowTableStats`].
@@ -553,16 +556,14 @@ impl FlowTable {
     /// (DPDK's bulk-lookup technique; [`FlowTable::lookup_burst_with`] adds the prefetch
     /// instructions a platform provides).
     pub fn lookup_burst(&self, keys: &[FlowKey], hashes: &[u64], found: &mut [Option<Handle>]) {
-        self.lookup_burst_with(keys, hashes, found, &NoPrefetch, |_| {});
+        self.lookup_burst_with(keys, hashes, found, &NoPrefetch);
     }
 
     /// [`FlowTable::lookup_burst`] with prefetch instructions: every key's first control line
     /// is prefetched before any is loaded, and the body of the slot each key most likely
     /// occupies (its first identity match) as soon as its control line is loaded, or for a
     /// key with no match (most likely a new flow), its second group's control line and the
-    /// first empty slot, where its insert will most likely write. `candidate` gets a matching
-    /// slot too (only when `F` issues prefetches), so the caller can prefetch its own
-    /// per-slot data (the appliance's header records) at the same time. Same answers as
+    /// first empty slot, where its insert will most likely write. Same answers as
     /// [`FlowTable::lookup`].
     pub fn lookup_burst_with<F: Prefetch>(
         &self,
@@ -570,7 +571,6 @@ impl FlowTable {
         hashes: &[u64],
         found: &mut [Option<Handle>],
         prefetch: &F,
-        mut candidate: impl FnMut(u32),
     ) {
         let n = keys.len().min(hashes.len()).min(found.len());
         for start in (0..n).step_by(Self::BURST) {
@@ -592,7 +592,6 @@ impl FlowTable {
                 } else if matches != 0 {
                     let slot = group << GROUP_SHIFT | matches.trailing_zeros() as usize;
                     prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
-                    candidate(slot as u32);
                 } else {
                     // No match in the first group: stage two reads the second group's control
                     // line (as an insert's scan does), so it is fetched now, while the rest
@@ -879,6 +878,42 @@ impl FlowTable {
         }
         let tagged = slot.value.load(Acquire);
         ((tagged >> 32) as u32 == handle.generation).then_some(tagged as u32)
+    }
+
+    /// [`FlowTable::touch_value`] that also returns the slot's [`FlowTable::slot_word`], read
+    /// from the same cache line.
+    #[inline]
+    pub fn touch_value_word(&self, handle: Handle, now: u64) -> Option<(u32, u64)> {
+        let value = self.touch_value(handle, now)?;
+        Some((value, self.slot(handle.slot as usize).word.load(Relaxed)))
+    }
+
+    /// The word the table keeps for its user beside each slot's body, in the same cache line:
+    /// the slot's and not a flow's (the table never writes it, so it outlives the flows in the
+    /// slot), zero at first. The appliance keeps the fingerprint of the slot's header record
+    /// there, so that an unchanged header costs no visit to the record. Any handle of the
+    /// slot, stale or not, names it; a handle of a larger table reads 0.
+    #[must_use]
+    pub fn slot_word(&self, handle: Handle) -> u64 {
+        self.body_of(handle)
+            .map_or(0, |body| body.word.load(Relaxed))
+    }
+
+    /// Sets [`FlowTable::slot_word`] of the slot `handle` names (stale or not); nothing for a
+    /// handle of a larger table.
+    pub fn set_slot_word(&self, handle: Handle, word: u64) {
+        if let Some(body) = self.body_of(handle) {
+            body.word.store(word, Relaxed);
+        }
+    }
+
+    /// The body of the slot a handle names, if the table has that slot.
+    #[inline]
+    fn body_of(&self, handle: Handle) -> Option<&Slot> {
+        let slot = handle.slot as usize;
+        self.groups
+            .get(slot >> GROUP_SHIFT)
+            .map(|group| &group.slots[slot & (GROUP_SLOTS - 1)])
     }
 
     /// When a live flow was last touched (or created), or `None` if the handle is stale.

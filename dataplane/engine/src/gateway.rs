@@ -147,7 +147,7 @@ impl<'a> Gateway<'a> {
                 };
             }
             // Stage two: every lookup at once, and every return's cookie read.
-            lookups.run(self.table, prefetch, |_| {});
+            lookups.run(self.table, prefetch);
             for (stage, geneve) in staged.iter().zip(geneves.iter()).take(packets.len()) {
                 if F::ISSUES_PREFETCHES
                     && let Staged::Return { .. } = stage
