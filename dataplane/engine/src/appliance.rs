@@ -421,7 +421,7 @@ impl<'a> Appliance<'a> {
             // Stage one: every frame parsed, every GENEVE flow's key hashed and staged.
             lookups.clear();
             for (k, slot) in packets.iter_mut().enumerate() {
-                staged[k] = match slot {
+                match slot {
                     Some(packet) => {
                         rx_lens[k] = packet.data().len();
                         self.stage(
@@ -433,11 +433,11 @@ impl<'a> Appliance<'a> {
                             &mut flows[k],
                             &mut geneves[k],
                             lookups,
-                        )
-                        .unwrap_or_else(|reason| Staged::Settled(Err(reason)))
+                            &mut staged[k],
+                        );
                     }
-                    None => Staged::Empty,
-                };
+                    None => staged[k] = Staged::Empty,
+                }
             }
             // Stage two: every lookup at once. The header records are not read: a flow whose
             // header is unchanged (its fingerprint in the slot's word) never visits its record.
@@ -483,14 +483,39 @@ impl<'a> Appliance<'a> {
         self.chunk = Some(chunk);
     }
 
+    /// [`Appliance::stage_result`] written to `out`, where stage three reads it. Returned
+    /// instead, the staged value would come back through memory and be re-read at once
+    /// with wider loads than the stores that wrote it: a store-forwarding stall per frame.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the slots stage one fills, each in its own array"
+    )]
+    #[inline(never)]
+    fn stage<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        link: &mut LinkLayer,
+        flow: &mut IpFlow,
+        geneve: &mut GeneveIn,
+        lookups: &mut Lookups,
+        out: &mut Staged,
+    ) {
+        *out = self
+            .stage_result(snapshot, ports, port, packet, link, flow, geneve, lookups)
+            .unwrap_or_else(|reason| Staged::Settled(Err(reason)));
+    }
+
     /// Stage one of [`Appliance::process_burst`] for one frame: what
     /// [`Appliance::classify`] does up to the flow table.
     #[expect(
         clippy::too_many_arguments,
         reason = "the slots stage one fills, each in its own array"
     )]
-    #[inline]
-    fn stage<P: PacketBuf>(
+    #[inline(always)]
+    fn stage_result<P: PacketBuf>(
         &mut self,
         snapshot: &ApplianceSnapshot,
         ports: &[PortInfo],
