@@ -504,20 +504,20 @@ impl<'a> Gateway<'a> {
             flow,
             now,
         } = *packet_in;
-        let target_index = match self.steer(snapshot, handle, key, now) {
+        // The packet refreshes its flow and reads its target in one visit to the slot: `None`
+        // when the flow is gone since the lookup (removed, expired or evicted).
+        let value = self.table.touch_value(handle, now);
+        let target_index = match self.steer(snapshot, handle, value, key, now) {
             Steer::Target(target) => target,
             Steer::Reset if flow.is_tcp() && !flow.is_fragment => {
                 self.table.remove(handle);
                 return self.reset_sender(ports, port, link, packet, flow);
             }
             // Only TCP can be reset: other flows stay where they were (GWLB's default).
-            Steer::Reset => self
-                .table
-                .value(handle)
+            Steer::Reset => value
                 .and_then(|v| u16::try_from(v).ok())
                 .ok_or(DropReason::NoTarget)?,
         };
-        self.table.touch(handle, now);
         let target = snapshot
             .targets
             .get(usize::from(target_index))
@@ -566,15 +566,19 @@ impl<'a> Gateway<'a> {
     ///   it; otherwise it stays (GWLB's default `no_rebalance`);
     /// - draining past the delay, or unused (deregistered): `rebalance` moves it,
     ///   `send_tcp_reset.on_deregistration` resets it, otherwise it stays until it idles out.
+    ///
+    /// `value` is the flow's value (its target) as the packet found it, `None` if the flow is
+    /// gone.
     #[inline]
     fn steer(
         &mut self,
         snapshot: &GatewaySnapshot,
         handle: Handle,
+        value: Option<u32>,
         key: &FlowKey,
         now: u64,
     ) -> Steer {
-        let Some(current) = self.table.value(handle).and_then(|v| u16::try_from(v).ok()) else {
+        let Some(current) = value.and_then(|v| u16::try_from(v).ok()) else {
             return Steer::Reset;
         };
         let Some(target) = snapshot.targets.get(usize::from(current)) else {
