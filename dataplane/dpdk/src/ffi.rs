@@ -39,38 +39,6 @@ pub(crate) fn prefetch_address(address: usize) {
     prefetch(core::ptr::without_provenance(address));
 }
 
-/// Prefetches the cache line at `address` (one the engine computed from its tables) for
-/// writing: `prefetchw` where the CPU has it, so that the line arrives owned and a store to it
-/// needs no second trip for ownership; a read prefetch ([`prefetch`]) elsewhere.
-#[inline(always)]
-pub(crate) fn prefetch_write_address(address: usize) {
-    let p: *const u8 = core::ptr::without_provenance(address);
-    #[cfg(target_arch = "x86_64")]
-    if *HAS_PREFETCHW {
-        // SAFETY: the CPU has PREFETCHW (`HAS_PREFETCHW`), and a prefetch is a hint: it never
-        // faults, reads nothing observable and writes nothing, whatever the address; the
-        // instruction touches no register but the address operand, and no flags.
-        unsafe {
-            core::arch::asm!(
-                "prefetchw [{p}]",
-                p = in(reg) p,
-                options(nostack, preserves_flags, readonly)
-            );
-        }
-        return;
-    }
-    prefetch(p);
-}
-
-/// Whether the CPU has PREFETCHW (CPUID leaf 8000_0001h, ECX bit 8), read once.
-#[cfg(target_arch = "x86_64")]
-static HAS_PREFETCHW: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    use core::arch::x86_64::__cpuid;
-    // Extended leaf 8000_0001h exists if the highest extended leaf reaches it.
-    let (highest, features) = (__cpuid(0x8000_0000).eax, __cpuid(0x8000_0001).ecx);
-    highest >= 0x8000_0001 && features & (1 << 8) != 0
-});
-
 /// `madvise(2)` with `MADV_HUGEPAGE` over `len` bytes from `start`, which must be a multiple
 /// of the page size: asks the kernel to back that memory with transparent huge pages.
 pub(crate) fn advise_huge_pages(start: usize, len: usize) -> std::io::Result<()> {

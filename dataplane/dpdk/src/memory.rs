@@ -17,8 +17,8 @@ use sluice_engine::burst::Prefetch;
 
 use crate::ffi;
 
-/// The engine's [`Prefetch`] with the CPU's prefetch instructions (`prefetcht0`, what DPDK's
-/// `rte_prefetch0` issues, and `prefetchw` for lines about to be written): the runtime passes it to the pipelines' `process_burst_with`, so
+/// The engine's [`Prefetch`] with the CPU's prefetch instruction (`prefetcht0`, what DPDK's
+/// `rte_prefetch0` issues): the runtime passes it to the pipelines' `process_burst_with`, so
 /// a chunk's flow-table lines and header records are all on their way before any is read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Prefetcher;
@@ -27,11 +27,6 @@ impl Prefetch for Prefetcher {
     #[inline(always)]
     fn prefetch(&self, address: usize) {
         ffi::prefetch_address(address);
-    }
-
-    #[inline(always)]
-    fn prefetch_write(&self, address: usize) {
-        ffi::prefetch_write_address(address);
     }
 }
 
@@ -105,7 +100,6 @@ mod tests {
         let word = 7_u64;
         for address in [0, 1, usize::MAX, core::ptr::from_ref(&word).addr()] {
             Prefetcher.prefetch(address);
-            Prefetcher.prefetch_write(address);
         }
         assert_eq!(word, 7);
     }

@@ -42,13 +42,6 @@ pub trait Prefetch {
     /// own tables) for reading, without waiting for it. It must never fault and must change
     /// nothing a program can observe but time.
     fn prefetch(&self, address: usize);
-
-    /// [`Prefetch::prefetch`] of a line about to be written (a new flow's slot), which may
-    /// ask for it owned so that the store does not wait for ownership. Same contract.
-    #[inline(always)]
-    fn prefetch_write(&self, address: usize) {
-        self.prefetch(address);
-    }
 }
 
 /// No prefetch instructions: the burst forms of the engine alone.

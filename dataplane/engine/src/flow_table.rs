@@ -602,7 +602,7 @@ impl FlowTable {
                         // miss then overlaps the chunk's instead of stalling the insert's
                         // publish.
                         let slot = group << GROUP_SHIFT | position;
-                        prefetch.prefetch_write(core::ptr::from_ref(self.slot(slot)).addr());
+                        prefetch.prefetch(core::ptr::from_ref(self.slot(slot)).addr());
                     }
                 }
             }
