@@ -202,7 +202,9 @@ pub struct ExpiryCursor {
 /// A snapshot of the table's counters. All counts are since the table was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowTableStats {
-    /// Entries created (inserts that reported `created`).
+    /// Entries created (inserts that reported `created`), plus any insert in progress at the
+    /// moment: an insert counts itself when it claims its slot and takes it back if it
+    /// withdraws.
     pub inserts: u64,
     /// Inserts that lost a race and adopted another worker's entry for the same flow.
     pub races_lost: u64,
@@ -680,6 +682,11 @@ impl FlowTable {
                 // Another thread took or changed the slot; look again.
                 continue;
             }
+            // Counted as created now, while the claim has just emptied the store buffer, and
+            // taken back below if the insert withdraws: counted at the publish, the locked add
+            // would wait for the key's writes to reach the cache (a store-buffer drain per new
+            // flow). The live count may run one ahead for the length of an insert.
+            self.counters.inserts.fetch_add(1, Relaxed);
             if idle.is_some() {
                 self.counters.evictions.fetch_add(1, Relaxed);
                 evicted = idle;
@@ -695,7 +702,6 @@ impl FlowTable {
             match self.settle(&window, key, position, tentative) {
                 Settle::Won => {
                     control.store(ctrl::with_state(reserved, ctrl::VALID), Release);
-                    self.counters.inserts.fetch_add(1, Relaxed);
                     return Ok(Inserted {
                         handle: handle(slot, reserved),
                         created: true,
@@ -703,6 +709,7 @@ impl FlowTable {
                     });
                 }
                 Settle::Adopt(handle) => {
+                    self.counters.inserts.fetch_sub(1, Relaxed);
                     self.counters.races_lost.fetch_add(1, Relaxed);
                     return Ok(Inserted {
                         handle,
@@ -710,8 +717,13 @@ impl FlowTable {
                         evicted,
                     });
                 }
-                Settle::Retry => {}
-                Settle::Busy => break,
+                Settle::Retry => {
+                    self.counters.inserts.fetch_sub(1, Relaxed);
+                }
+                Settle::Busy => {
+                    self.counters.inserts.fetch_sub(1, Relaxed);
+                    break;
+                }
             }
         }
         self.counters.busy.fetch_add(1, Relaxed);
