@@ -9,6 +9,11 @@
 //! `process_burst_with` and the runtime's [`Prefetcher`]: what `sluice run` does with a flow
 //! table over 1 MiB. They report the time per packet too.
 //!
+//! The `1000000` cases cycle a sample of 4,096 of the million flows, whose table lines stay
+//! in L2 once visited: a workload with a hot set. The `1M_uniform` ones draw every packet's
+//! flow uniformly from the million (2^20 frames), so nearly every lookup misses L2: the
+//! worst case.
+//!
 //! The tables' memory is what the runtime gives the workers: transparent huge pages (glibc
 //! advises them for its large blocks, `GLIBC_TUNABLES` in `.cargo/config.toml`; the runtime
 //! advises them itself) with the kernel's THP mode `madvise` or `always`.
@@ -36,17 +41,40 @@ const BURST: usize = 32;
 
 /// Criterion's `iter_custom` body for a burst form: `iters` packets in bursts of [`BURST`]
 /// (`run(first, burst)` fills and processes one burst, starting at sample `first`), timed
-/// together and reported per packet.
-fn per_packet(iters: u64, mut run: impl FnMut(usize)) -> Duration {
+/// together and reported per packet, over a sample of 4,096 frames.
+fn per_packet(iters: u64, run: impl FnMut(usize)) -> Duration {
+    per_packet_over(iters, &mut 0, 4096, run)
+}
+
+/// [`per_packet`] over a sample of `len` frames (a power of two), from `cursor` on, which
+/// it advances: successive calls go on through the sample rather than start it again.
+fn per_packet_over(
+    iters: u64,
+    cursor: &mut usize,
+    len: usize,
+    mut run: impl FnMut(usize),
+) -> Duration {
     let bursts = iters.div_ceil(BURST as u64);
     let start = Instant::now();
-    for b in 0..bursts {
-        run((b as usize * BURST) & 4095);
+    for _ in 0..bursts {
+        run(*cursor);
+        *cursor = (*cursor + BURST) & (len - 1);
     }
     // The last burst may run past `iters`: scale to what was asked.
     start
         .elapsed()
         .mul_f64(iters as f64 / (bursts * BURST as u64) as f64)
+}
+
+/// Frames in the `1M_uniform` samples: every packet's flow drawn uniformly from the million.
+const UNIFORM: usize = 1 << 20;
+
+/// A small deterministic generator (xorshift64) for the uniform samples.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 /// Buffers for one burst, as the runtime's mbufs: reused, refilled per burst.
@@ -115,22 +143,7 @@ fn bench_gateway(c: &mut Criterion) {
                     Verdict::Transmit { .. }
                 ));
             }
-            // Returns for the sampled flows, as an appliance sends them back.
-            let returns: Vec<Vec<u8>> = sample
-                .iter()
-                .map(|f| {
-                    packet.reset(f);
-                    gw.process(&snapshot, &ports, 0, &mut packet, SEC);
-                    let mut r = packet.data().to_vec();
-                    let (s, d) = (r[26..30].to_vec(), r[30..34].to_vec());
-                    r[26..30].copy_from_slice(&d);
-                    r[30..34].copy_from_slice(&s);
-                    let (ms, md) = (r[0..6].to_vec(), r[6..12].to_vec());
-                    r[0..6].copy_from_slice(&md);
-                    r[6..12].copy_from_slice(&ms);
-                    r
-                })
-                .collect();
+            let returns = returns_of(&mut gw, &snapshot, &ports, &sample);
             // Port 0 sends endpoint traffic, port 1 the appliances' returns.
             (gw, [sample, returns])
         };
@@ -194,8 +207,88 @@ fn bench_gateway(c: &mut Criterion) {
             });
         }
     }
+    // The runtime's path at 1 M flows with no hot set: every packet's flow drawn uniformly
+    // from the million (2^20 frames, each flow's lines mostly out of the caches when its
+    // packet comes), against the 4,096-flow sample above, whose lines stay in L2.
+    let mut uniform = None;
+    let mut cursor = 0;
+    let (mut burst, mut verdicts) = burst_buffers();
+    // The `frames_only` cases copy the same frames into the burst and process nothing: the
+    // part of the `1M_uniform` cost that is the benchmark's own frames coming from memory.
+    for (name, port) in [
+        ("encap_established_burst_prefetch", 0),
+        ("decap_return_burst_prefetch", 1),
+        ("encap_frames_only", 0),
+        ("decap_frames_only", 1),
+    ] {
+        let process = !name.ends_with("frames_only");
+        group.bench_function(BenchmarkId::new(name, "1M_uniform"), |b| {
+            let (gw, frames) = uniform.get_or_insert_with(|| {
+                let flows = 1_000_000u32;
+                let table: &'static FlowTable =
+                    Box::leak(Box::new(FlowTable::new(1 << 21).unwrap()));
+                table.prefault();
+                let mut gw = Gateway::new(table);
+                let mut packet = HeapPacket::new(&[]);
+                for n in 0..flows {
+                    packet.reset(&client_frame(n));
+                    gw.process(&snapshot, &ports, 0, &mut packet, SEC);
+                }
+                let mut state = 0x9e37_79b9_7f4a_7c15;
+                let sample: Vec<Vec<u8>> = (0..UNIFORM)
+                    .map(|_| client_frame((next_random(&mut state) % u64::from(flows)) as u32))
+                    .collect();
+                let returns = returns_of(&mut gw, &snapshot, &ports, &sample);
+                (gw, [sample, returns])
+            });
+            let frames = &frames[port];
+            b.iter_custom(|iters| {
+                per_packet_over(iters, &mut cursor, UNIFORM, |first| {
+                    fill(&mut burst, frames, first);
+                    if process {
+                        gw.process_burst_with(
+                            &snapshot,
+                            &ports,
+                            port as u16,
+                            &mut burst,
+                            2 * SEC,
+                            &mut verdicts,
+                            &Prefetcher,
+                        );
+                    }
+                    black_box((&burst, &verdicts));
+                })
+            })
+        });
+    }
     bench_new_flows(&mut group, &ports, &snapshot);
     group.finish();
+}
+
+/// The appliance's returns of endpoint frames of established flows: each frame encapsulated
+/// by `gw`, with outer addresses and MACs swapped, as an appliance sends it back.
+fn returns_of(
+    gw: &mut Gateway<'_>,
+    snapshot: &GatewaySnapshot,
+    ports: &[PortInfo],
+    frames: &[Vec<u8>],
+) -> Vec<Vec<u8>> {
+    let mut packet = HeapPacket::new(&[]);
+    frames
+        .iter()
+        .map(|f| {
+            packet.reset(f);
+            gw.process(snapshot, ports, 0, &mut packet, SEC);
+            let mut r = packet.data().to_vec();
+            let (s, d) = (r[26..30].to_vec(), r[30..34].to_vec());
+            r[26..30].copy_from_slice(&d);
+            r[30..34].copy_from_slice(&s);
+            let (ms, md) = (r[0..6].to_vec(), r[6..12].to_vec());
+            r[0..6].copy_from_slice(&md);
+            r[6..12].copy_from_slice(&ms);
+            r
+        })
+        .collect()
 }
 
 /// Live flows in the steady-state new-flow benches.
@@ -392,29 +485,33 @@ fn bench_appliance(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("appliance");
     group.throughput(Throughput::Elements(1));
+    // An appliance with `flows` flows, and requests of the flows `picks` names (built by the
+    // first benchmark that needs them: see `bench_gateway`).
+    let build = |flows: u32, picks: Vec<u32>| {
+        let capacity = (flows as usize * 2).next_power_of_two().max(1024);
+        let table: &'static FlowTable = Box::leak(Box::new(FlowTable::new(capacity).unwrap()));
+        let records: &'static FlowRecords = Box::leak(Box::new(FlowRecords::new(capacity)));
+        table.prefault();
+        records.prefault();
+        let mut app = Appliance::new(table, records);
+        let mut packet = HeapPacket::new(&[]);
+        for n in 0..flows {
+            packet.reset(&request(n));
+            assert_eq!(
+                app.process(&app_snapshot, &app_ports, 0, &mut packet, SEC),
+                Verdict::Transmit { port: 0 }
+            );
+        }
+        (app, picks.into_iter().map(request).collect::<Vec<_>>())
+    };
     for flows in [1_000u32, 1_000_000] {
-        // Built by the first of these benchmarks that runs (see `bench_gateway`).
         let build = || {
-            let capacity = (flows as usize * 2).next_power_of_two().max(1024);
-            let table: &'static FlowTable = Box::leak(Box::new(FlowTable::new(capacity).unwrap()));
-            let records: &'static FlowRecords = Box::leak(Box::new(FlowRecords::new(capacity)));
-            table.prefault();
-            records.prefault();
-            let mut app = Appliance::new(table, records);
-            let mut packet = HeapPacket::new(&[]);
-            let mut frame = template.clone();
-            for n in 0..flows {
-                frame[inner_src..inner_src + 4].copy_from_slice(&(0x0a00_0000 | n).to_be_bytes());
-                packet.reset(&frame);
-                assert_eq!(
-                    app.process(&app_snapshot, &app_ports, 0, &mut packet, SEC),
-                    Verdict::Transmit { port: 0 }
-                );
-            }
-            let sample: Vec<Vec<u8>> = (0..4096u32)
-                .map(|i| request(i * (flows / 4096).max(1) % flows))
-                .collect();
-            (app, sample)
+            build(
+                flows,
+                (0..4096u32)
+                    .map(|i| i * (flows / 4096).max(1) % flows)
+                    .collect(),
+            )
         };
         let mut fixture = None;
         group.bench_function(BenchmarkId::new("return_established", flows), |b| {
@@ -465,6 +562,39 @@ fn bench_appliance(c: &mut Criterion) {
                 })
             },
         );
+    }
+    // No hot set (see `bench_gateway`): every request's flow drawn uniformly from a million.
+    let mut uniform = None;
+    let mut cursor = 0;
+    let (mut burst, mut verdicts) = burst_buffers();
+    for name in ["return_established_burst_prefetch", "frames_only"] {
+        let process = name != "frames_only";
+        group.bench_function(BenchmarkId::new(name, "1M_uniform"), |b| {
+            let (app, sample) = uniform.get_or_insert_with(|| {
+                let mut state = 0x9e37_79b9_7f4a_7c15;
+                let picks = (0..UNIFORM)
+                    .map(|_| (next_random(&mut state) % 1_000_000) as u32)
+                    .collect();
+                build(1_000_000, picks)
+            });
+            b.iter_custom(|iters| {
+                per_packet_over(iters, &mut cursor, UNIFORM, |first| {
+                    fill(&mut burst, sample, first);
+                    if process {
+                        app.process_burst_with(
+                            &app_snapshot,
+                            &app_ports,
+                            0,
+                            &mut burst,
+                            2 * SEC,
+                            &mut verdicts,
+                            &Prefetcher,
+                        );
+                    }
+                    black_box((&burst, &verdicts));
+                })
+            })
+        });
     }
     group.finish();
 }
