@@ -1391,6 +1391,58 @@ mod tests {
         assert_eq!(records.load(next.slot()), Some(header(&l3)));
     }
 
+    /// Workers refreshing one flow's record with different headers at once leave the slot's
+    /// word the fingerprint of what the record holds, whichever wrote last.
+    #[test]
+    fn concurrent_refreshes_keep_the_fingerprint_of_the_record() {
+        let table = FlowTable::new(1024).unwrap();
+        let records = FlowRecords::new(1024);
+        let (key, _) = FlowKey::new(
+            7,
+            IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            6,
+            40000,
+            443,
+            Stickiness::FiveTuple,
+            false,
+        );
+        let handle = table
+            .insert(&key, key.hash(), 0, 0, |_| u64::MAX)
+            .unwrap()
+            .handle;
+        let (geneve_offset, inner_offset) = (28, 68);
+        // Four headers that differ in their flow cookie.
+        let packets: Vec<Vec<u8>> = (0..4u8)
+            .map(|n| {
+                let mut l3: Vec<u8> = (0..120u8).map(|b| b.wrapping_mul(29) | 1).collect();
+                l3[0] = 0x45;
+                l3[inner_offset - 1] = n;
+                l3
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for worker in 0..2 {
+                let (table, records, packets) = (&table, &records, &packets);
+                scope.spawn(move || {
+                    let app = Appliance::new(table, records);
+                    for round in 0..20_000 {
+                        let l3 = &packets[(round + worker) % packets.len()];
+                        let recorded = table.slot_word(handle);
+                        app.record((handle, recorded), l3, geneve_offset, inner_offset);
+                    }
+                });
+            }
+        });
+        let held = records.load(handle.slot()).unwrap();
+        assert_eq!(table.slot_word(handle), fingerprint(&encode(&held)));
+        assert!(
+            packets
+                .iter()
+                .any(|l3| header_record(l3, geneve_offset, 40) == held)
+        );
+    }
+
     #[test]
     fn words_read_from_the_packet_are_the_encoded_record() {
         // An outer IPv4 header with options (24 bytes), UDP, then a GENEVE header of varying

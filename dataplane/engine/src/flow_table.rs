@@ -1522,6 +1522,32 @@ mod tests {
         assert_eq!((s.inserts, s.removals, s.live), (1, 1, 0));
     }
 
+    /// The slot word belongs to the slot: it starts at zero, outlives the flows in the slot
+    /// (the table never writes it) and is read beside the value by `touch_value_word`.
+    #[test]
+    fn slot_words_belong_to_slots_not_flows() {
+        let t = table();
+        let h = insert(&t, &tcp(1), 3, 0).handle;
+        assert_eq!(t.slot_word(h), 0);
+        t.set_slot_word(h, 0xfeed);
+        assert_eq!(t.touch_value_word(h, SECOND), Some((3, 0xfeed)));
+        assert_eq!(t.last_seen(h), Some(FlowTime::from_nanos(SECOND)));
+        assert!(t.remove(h));
+        assert_eq!(t.touch_value_word(h, SECOND), None, "stale: no value");
+        assert_eq!(t.slot_word(h), 0xfeed, "still the slot's");
+        let next = insert(&t, &tcp(1), 4, 0).handle;
+        assert_eq!(next.slot, h.slot);
+        assert_eq!(t.touch_value_word(next, 0), Some((4, 0xfeed)));
+        // A handle from a larger table reads 0 and writes nothing.
+        let far = Handle {
+            slot: 1 << 20,
+            generation: 0,
+        };
+        t.set_slot_word(far, 1);
+        assert_eq!(t.slot_word(far), 0);
+        assert_eq!(t.touch_value_word(far, 0), None);
+    }
+
     #[test]
     fn handles_at_slots_list_exactly_the_live_flows() {
         let t = table();
