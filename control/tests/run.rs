@@ -330,13 +330,14 @@ fn gateway_case(capacity: u32) {
 
 #[test]
 fn appliance_on_dpdk_transmits_what_simulate_does() {
+    // The appliance's worker takes the engine's burst path at every table size.
     appliance_case(1024);
 }
 
 #[test]
-fn appliance_on_dpdk_burst_path_transmits_what_simulate_does() {
-    // A 2 MiB table: the worker takes the engine's burst path. The replies carry no
-    // table-dependent byte, so they must be identical.
+fn appliance_on_dpdk_with_a_larger_table_transmits_what_simulate_does() {
+    // A 2 MiB table, prefaulted in huge pages. The replies carry no table-dependent byte, so
+    // they must be identical.
     appliance_case(32_768);
 }
 
@@ -398,7 +399,7 @@ fn appliance_on_dpdk_answers_the_golden_gwlb_vectors_as_simulate_does() {
 }
 
 #[test]
-fn appliance_on_dpdk_burst_path_answers_the_golden_gwlb_vectors_as_simulate_does() {
+fn appliance_on_dpdk_with_a_larger_table_answers_the_golden_gwlb_vectors_as_simulate_does() {
     golden_appliance_case(32_768);
 }
 

@@ -1,9 +1,9 @@
 //! A poll-mode worker: pinned to its core, registered with EAL, owning one RX and one TX
 //! queue of every port. Per burst: rx -> engine -> tx, with what TX does not take kept for
 //! the next round and dropped (counted) once it has waited longer than [`DRAIN_NS`]. The
-//! engine gets the whole burst in one call (its flow-table misses overlap) when the flow
-//! table is larger than a cache holds, else one packet at a time (see
-//! [`STAGING_PAYS_ABOVE_BYTES`]).
+//! engine gets the whole burst in one call (its flow-table misses overlap): always for the
+//! appliance, and for the gateway when the flow table is larger than a cache holds, else one
+//! packet at a time (see [`STAGING_PAYS_ABOVE_BYTES`]).
 //!
 //! Nothing here allocates, locks or logs once the loop runs: bursts fill a fixed array, TX
 //! buffers and queues were sized at start, and the control thread is reached through
@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use sluice_dpdk::memory::Prefetcher;
 use sluice_dpdk::{Eal, Mbuf, RxQueue, TxBuffer, TxQueue};
 use sluice_engine::appliance::{Appliance, FlowRecords};
-use sluice_engine::burst::STAGING_PAYS_ABOVE_BYTES;
+use sluice_engine::burst::{APPLIANCE_STAGING_PAYS_ABOVE_BYTES, STAGING_PAYS_ABOVE_BYTES};
 use sluice_engine::counters::WorkerCounters;
 use sluice_engine::flow_stats::FlowStats;
 use sluice_engine::flow_table::FlowTable;
@@ -176,14 +176,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Whether bursts go to the engine whole: only when the flow table is too large for the
-    /// caches, where overlapping its misses outweighs the cost of staging.
+    /// Whether bursts go to the engine whole: for the gateway only when the flow table is
+    /// too large for the caches, where overlapping its misses outweighs the cost of staging;
+    /// for the appliance always.
     fn stages_bursts(&self) -> bool {
-        let table = match self {
-            Pipeline::Gateway(g) => g.table,
-            Pipeline::Appliance(a) => a.table,
+        let (table, above) = match self {
+            Pipeline::Gateway(g) => (g.table, STAGING_PAYS_ABOVE_BYTES),
+            Pipeline::Appliance(a) => (a.table, APPLIANCE_STAGING_PAYS_ABOVE_BYTES),
         };
-        table.memory_bytes() > STAGING_PAYS_ABOVE_BYTES
+        table.memory_bytes() > above
     }
 
     /// Runs one frame through the pipeline. A snapshot of the other role (which the control

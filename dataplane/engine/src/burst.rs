@@ -55,17 +55,24 @@ impl Prefetch for NoPrefetch {
     fn prefetch(&self, _address: usize) {}
 }
 
-/// The flow-table size (bytes, [`FlowTable::memory_bytes`]) above which the burst forms pay
-/// for themselves.
+/// The flow-table size (bytes, [`FlowTable::memory_bytes`]) above which the gateway's burst
+/// form pays for itself.
 ///
-/// Staging costs every packet some tens of cycles (its facts go through memory between the
-/// stages); the overlap saves a cache or TLB miss per packet. A table this small stays in a
-/// core's L2 cache, where a lookup misses only L1 and there is little to overlap: measured
-/// with one DPDK worker (64-byte frames, `perf/run-vs-testpmd`'s setup), the burst form was
-/// about 15 % slower with 1 K flows in a 128 KiB table, no faster with 8 K flows in 1 MiB,
-/// and 35–50 % faster with 64 K flows in 8 MiB. The runtime processes bursts one packet at a
-/// time up to this size.
+/// Staging costs every packet some cycles (its facts go through memory between the stages);
+/// the overlap saves a cache or TLB miss per packet. A table this small stays in a core's L2
+/// cache, where a lookup misses only L1 and there is little to overlap. Measured with one
+/// DPDK worker (64-byte frames, the perf lab's `gateway-64b-1k`), the burst form was about
+/// 15 % slower with 1 K flows in a 128 KiB table before stage one wrote its results in place,
+/// and is even with it since (10.77 against 10.84 Mpps, medians of five alternating runs);
+/// it was 35–50 % faster with 64 K flows in 8 MiB. The runtime processes the gateway's bursts
+/// one packet at a time up to this size.
 pub const STAGING_PAYS_ABOVE_BYTES: usize = 1 << 20;
+
+/// The same threshold for the appliance: none. Its burst form is faster at every table size,
+/// because its header record and verdict work overlaps as well as its lookups: 9.34 against
+/// 8.88 Mpps (perf lab, `appliance-64b-1k`, medians of five alternating runs), and 65 against
+/// 74 ns per packet with 1 K flows in the pipeline benchmark.
+pub const APPLIANCE_STAGING_PAYS_ABOVE_BYTES: usize = 0;
 
 /// Packets a burst form stages at a time: the flow table's own burst width, and the
 /// runtime's default burst size. Larger bursts are processed chunk by chunk.
