@@ -162,29 +162,11 @@ fn bench_gateway(c: &mut Criterion) {
                 })
             });
         }
-        for (name, port) in [("encap_established_burst", 0), ("decap_return_burst", 1)] {
-            group.bench_function(BenchmarkId::new(name, flows), |b| {
-                let (gw, frames) = fixture.get_or_insert_with(build);
-                let frames = &frames[port];
-                b.iter_custom(|iters| {
-                    per_packet(iters, |first| {
-                        fill(&mut burst, frames, first);
-                        gw.process_burst(
-                            &snapshot,
-                            &ports,
-                            port as u16,
-                            &mut burst,
-                            2 * SEC,
-                            &mut verdicts,
-                        );
-                        black_box(&verdicts);
-                    })
-                })
-            });
-        }
-        for (name, port) in [
-            ("encap_established_burst_prefetch", 0),
-            ("decap_return_burst_prefetch", 1),
+        for (name, port, prefetching) in [
+            ("encap_established_burst", 0, false),
+            ("decap_return_burst", 1, false),
+            ("encap_established_burst_prefetch", 0, true),
+            ("decap_return_burst_prefetch", 1, true),
         ] {
             group.bench_function(BenchmarkId::new(name, flows), |b| {
                 let (gw, frames) = fixture.get_or_insert_with(build);
@@ -192,15 +174,28 @@ fn bench_gateway(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     per_packet(iters, |first| {
                         fill(&mut burst, frames, first);
-                        gw.process_burst_with(
-                            &snapshot,
-                            &ports,
-                            port as u16,
-                            &mut burst,
-                            2 * SEC,
-                            &mut verdicts,
-                            &Prefetcher,
-                        );
+                        let (snapshot, ports) = (&snapshot, &ports[..]);
+                        let port = port as u16;
+                        if prefetching {
+                            gw.process_burst_with(
+                                snapshot,
+                                ports,
+                                port,
+                                &mut burst,
+                                2 * SEC,
+                                &mut verdicts,
+                                &Prefetcher,
+                            );
+                        } else {
+                            gw.process_burst(
+                                snapshot,
+                                ports,
+                                port,
+                                &mut burst,
+                                2 * SEC,
+                                &mut verdicts,
+                            );
+                        }
                         black_box(&verdicts);
                     })
                 })
@@ -524,44 +519,41 @@ fn bench_appliance(c: &mut Criterion) {
             })
         });
         let (mut burst, mut verdicts) = burst_buffers();
-        group.bench_function(BenchmarkId::new("return_established_burst", flows), |b| {
-            let (app, sample) = fixture.get_or_insert_with(build);
-            b.iter_custom(|iters| {
-                per_packet(iters, |first| {
-                    fill(&mut burst, sample, first);
-                    app.process_burst(
-                        &app_snapshot,
-                        &app_ports,
-                        0,
-                        &mut burst,
-                        2 * SEC,
-                        &mut verdicts,
-                    );
-                    black_box(&verdicts);
-                })
-            })
-        });
-        group.bench_function(
-            BenchmarkId::new("return_established_burst_prefetch", flows),
-            |b| {
+        for (name, prefetching) in [
+            ("return_established_burst", false),
+            ("return_established_burst_prefetch", true),
+        ] {
+            group.bench_function(BenchmarkId::new(name, flows), |b| {
                 let (app, sample) = fixture.get_or_insert_with(build);
                 b.iter_custom(|iters| {
                     per_packet(iters, |first| {
                         fill(&mut burst, sample, first);
-                        app.process_burst_with(
-                            &app_snapshot,
-                            &app_ports,
-                            0,
-                            &mut burst,
-                            2 * SEC,
-                            &mut verdicts,
-                            &Prefetcher,
-                        );
+                        let (snapshot, ports) = (&app_snapshot, &app_ports[..]);
+                        if prefetching {
+                            app.process_burst_with(
+                                snapshot,
+                                ports,
+                                0,
+                                &mut burst,
+                                2 * SEC,
+                                &mut verdicts,
+                                &Prefetcher,
+                            );
+                        } else {
+                            app.process_burst(
+                                snapshot,
+                                ports,
+                                0,
+                                &mut burst,
+                                2 * SEC,
+                                &mut verdicts,
+                            );
+                        }
                         black_box(&verdicts);
                     })
                 })
-            },
-        );
+            });
+        }
     }
     // No hot set (see `bench_gateway`): every request's flow drawn uniformly from a million.
     let mut uniform = None;

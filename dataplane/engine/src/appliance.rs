@@ -493,9 +493,11 @@ impl<'a> Appliance<'a> {
         self.chunk = Some(chunk);
     }
 
-    /// [`Appliance::stage_result`] written to `out`, where stage three reads it. Returned
-    /// instead, the staged value would come back through memory and be re-read at once
-    /// with wider loads than the stores that wrote it: a store-forwarding stall per frame.
+    /// Stage one of [`Appliance::process_burst`] for one frame: what
+    /// [`Appliance::classify`] does up to the flow table. The result goes to `out`, where
+    /// stage three reads it: returned instead, it would come back through memory and be
+    /// re-read at once with wider loads than the stores that wrote it, a store-forwarding
+    /// stall per frame.
     #[expect(
         clippy::too_many_arguments,
         reason = "the slots stage one fills, each in its own array"
@@ -513,43 +515,23 @@ impl<'a> Appliance<'a> {
         lookups: &mut Lookups,
         out: &mut Staged,
     ) {
-        *out = self
-            .stage_result(snapshot, ports, port, packet, link, flow, geneve, lookups)
-            .unwrap_or_else(|reason| Staged::Settled(Err(reason)));
-    }
-
-    /// Stage one of [`Appliance::process_burst`] for one frame: what
-    /// [`Appliance::classify`] does up to the flow table.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the slots stage one fills, each in its own array"
-    )]
-    #[inline(always)]
-    fn stage_result<P: PacketBuf>(
-        &mut self,
-        snapshot: &ApplianceSnapshot,
-        ports: &[PortInfo],
-        port: u16,
-        packet: &mut P,
-        link: &mut LinkLayer,
-        flow: &mut IpFlow,
-        geneve: &mut GeneveIn,
-        lookups: &mut Lookups,
-    ) -> Result<Staged, DropReason> {
-        match self.intake(snapshot, ports, port, packet, link)? {
-            Some(verdict) => Ok(Staged::Settled(Ok(verdict))),
-            None => {
-                let (key, direction) = self.inspect_intake(link, packet, geneve, flow)?;
-                if flow.quoted.is_some() {
-                    return Ok(Staged::Related);
+        let staged = (|| -> Result<Staged, DropReason> {
+            match self.intake(snapshot, ports, port, packet, link)? {
+                Some(verdict) => Ok(Staged::Settled(Ok(verdict))),
+                None => {
+                    let (key, direction) = self.inspect_intake(link, packet, geneve, flow)?;
+                    if flow.quoted.is_some() {
+                        return Ok(Staged::Related);
+                    }
+                    let hash = key.hash();
+                    Ok(Staged::Flow {
+                        lookup: lookups.push(key, hash),
+                        direction,
+                    })
                 }
-                let hash = key.hash();
-                Ok(Staged::Flow {
-                    lookup: lookups.push(key, hash),
-                    direction,
-                })
             }
-        }
+        })();
+        *out = staged.unwrap_or_else(|reason| Staged::Settled(Err(reason)));
     }
 
     /// The flow a GENEVE packet's inner flow has in the table, found or created, and the

@@ -207,9 +207,11 @@ impl<'a> Gateway<'a> {
         self.chunk = Some(chunk);
     }
 
-    /// [`Gateway::stage_result`] written to `out`, where stage three reads it. Returned
-    /// instead, the staged value would come back through memory and be re-read at once
-    /// with wider loads than the stores that wrote it: a store-forwarding stall per frame.
+    /// Stage one of [`Gateway::process_burst`] for one frame: what [`Gateway::classify`] does
+    /// up to the flow table. The result goes to `out`, where
+    /// stage three reads it: returned instead, it would come back through memory and be
+    /// re-read at once with wider loads than the stores that wrote it, a store-forwarding
+    /// stall per frame.
     #[expect(
         clippy::too_many_arguments,
         reason = "the slots stage one fills, each in its own array"
@@ -227,46 +229,26 @@ impl<'a> Gateway<'a> {
         lookups: &mut Lookups,
         out: &mut Staged,
     ) {
-        *out = self
-            .stage_result(snapshot, ports, port, packet, link, flow, geneve, lookups)
-            .unwrap_or_else(|reason| Staged::Settled(Err(reason)));
-    }
-
-    /// Stage one of [`Gateway::process_burst`] for one frame: what [`Gateway::classify`] does
-    /// up to the flow table.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the slots stage one fills, each in its own array"
-    )]
-    #[inline(always)]
-    fn stage_result<P: PacketBuf>(
-        &mut self,
-        snapshot: &GatewaySnapshot,
-        ports: &[PortInfo],
-        port: u16,
-        packet: &mut P,
-        link: &mut LinkLayer,
-        flow: &mut IpFlow,
-        geneve: &mut GeneveIn,
-        lookups: &mut Lookups,
-    ) -> Result<Staged, DropReason> {
-        match local::intake(ports, port, packet, &mut self.counters, link)? {
-            Intake::Done(verdict) => Ok(Staged::Settled(Ok(verdict))),
-            Intake::Geneve(src) => {
-                let target = return_intake(snapshot, link, packet, src, geneve, flow)?;
-                Ok(Staged::Return {
-                    target,
-                    handle: None,
-                })
+        let staged = (|| -> Result<Staged, DropReason> {
+            match local::intake(ports, port, packet, &mut self.counters, link)? {
+                Intake::Done(verdict) => Ok(Staged::Settled(Ok(verdict))),
+                Intake::Geneve(src) => {
+                    let target = return_intake(snapshot, link, packet, src, geneve, flow)?;
+                    Ok(Staged::Return {
+                        target,
+                        handle: None,
+                    })
+                }
+                Intake::Transit => {
+                    let scope = endpoint_intake(snapshot, port, link, packet, flow)?;
+                    let (key, _) = flow_key(snapshot, u32::from(scope), flow);
+                    let hash = key.hash();
+                    let lookup = lookups.push(key, hash);
+                    Ok(Staged::Endpoint { scope, lookup })
+                }
             }
-            Intake::Transit => {
-                let scope = endpoint_intake(snapshot, port, link, packet, flow)?;
-                let (key, _) = flow_key(snapshot, u32::from(scope), flow);
-                let hash = key.hash();
-                let lookup = lookups.push(key, hash);
-                Ok(Staged::Endpoint { scope, lookup })
-            }
-        }
+        })();
+        *out = staged.unwrap_or_else(|reason| Staged::Settled(Err(reason)));
     }
 
     fn classify<P: PacketBuf>(
