@@ -19,7 +19,7 @@ use crate::ffi;
 
 /// The engine's [`Prefetch`] with the CPU's prefetch instruction (`prefetcht0`, what DPDK's
 /// `rte_prefetch0` issues): the runtime passes it to the pipelines' `process_burst_with`, so
-/// a chunk's flow-table lines and header records are all on their way before any is read.
+/// a chunk's flow-table lines are all on their way before any is read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Prefetcher;
 

@@ -24,7 +24,8 @@
 //! checks, management) goes to the kernel through the exception path.
 //!
 //! [`Appliance::process_burst`] does the same for a burst, with the flow-table lookups of the
-//! burst overlapped and the found flows' header records loaded early (see [`crate::burst`]).
+//! burst overlapped (see [`crate::burst`]). A flow's record is read only when the packet's
+//! header differs from it: the slot's word in the flow table holds its fingerprint.
 
 use core::net::{IpAddr, Ipv4Addr};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -381,9 +382,8 @@ impl<'a> Appliance<'a> {
     /// records, and writes each frame's verdict to the same index of `verdicts`: `None` for an
     /// empty slot, which is skipped. Slots past the shorter of the two slices are left alone.
     ///
-    /// The flow-table lookups of up to [`CHUNK`] frames are made together and the header
-    /// records of the flows found are loaded before any is written, so that their cache
-    /// misses overlap (see [`crate::burst`]); nothing allocates.
+    /// The flow-table lookups of up to [`CHUNK`] frames are made together, so that their
+    /// cache misses overlap (see [`crate::burst`]); nothing allocates.
     pub fn process_burst<P: PacketBuf>(
         &mut self,
         snapshot: &ApplianceSnapshot,
@@ -396,8 +396,8 @@ impl<'a> Appliance<'a> {
         self.process_burst_with(snapshot, ports, port, packets, now, verdicts, &NoPrefetch);
     }
 
-    /// [`Appliance::process_burst`] issuing `prefetch` for every flow-table line (and header
-    /// record) a chunk will read, before it reads any; the runtime passes the platform's
+    /// [`Appliance::process_burst`] issuing `prefetch` for every flow-table line a chunk will
+    /// read, before it reads any; the runtime passes the platform's
     /// prefetch instruction (see [`Prefetch`]). Same verdicts, frames, counters and flows.
     #[expect(
         clippy::too_many_arguments,

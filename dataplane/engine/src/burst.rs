@@ -68,10 +68,10 @@ impl Prefetch for NoPrefetch {
 /// one packet at a time up to this size.
 pub const STAGING_PAYS_ABOVE_BYTES: usize = 1 << 20;
 
-/// The same threshold for the appliance: none. Its burst form is faster at every table size,
-/// because its header record and verdict work overlaps as well as its lookups: 9.34 against
-/// 8.88 Mpps (perf lab, `appliance-64b-1k`, medians of five alternating runs), and 65 against
-/// 74 ns per packet with 1 K flows in the pipeline benchmark.
+/// The same threshold for the appliance: none. Its burst form measured faster even with the
+/// smallest tables: 9.34 against 8.88 Mpps with 1 K flows (perf lab, `appliance-64b-1k`,
+/// medians of five alternating runs), and 65 against 74 ns per packet with 1 K flows in the
+/// pipeline benchmark.
 pub const APPLIANCE_STAGING_PAYS_ABOVE_BYTES: usize = 0;
 
 /// Packets a burst form stages at a time: the flow table's own burst width, and the

@@ -93,8 +93,8 @@ impl<'a> Gateway<'a> {
         self.process_burst_with(snapshot, ports, port, packets, now, verdicts, &NoPrefetch);
     }
 
-    /// [`Gateway::process_burst`] issuing `prefetch` for every flow-table line (and header
-    /// record) a chunk will read, before it reads any; the runtime passes the platform's
+    /// [`Gateway::process_burst`] issuing `prefetch` for every flow-table line a chunk will
+    /// read, before it reads any; the runtime passes the platform's
     /// prefetch instruction (see [`Prefetch`]). Same verdicts, frames, counters and flows.
     #[expect(
         clippy::too_many_arguments,
