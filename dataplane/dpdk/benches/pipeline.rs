@@ -85,6 +85,34 @@ fn burst_buffers() -> (Vec<Option<HeapPacket>>, Vec<Option<Verdict>>) {
     )
 }
 
+/// How a benchmark hands its frames to a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `process`, one frame at a time.
+    OnePacket,
+    /// `process_burst`: the engine alone.
+    Burst,
+    /// `process_burst_with` and the runtime's [`Prefetcher`].
+    BurstPrefetch,
+}
+
+/// Runs a filled burst through the gateway in `form` (a burst form).
+fn gateway_burst(
+    gw: &mut Gateway<'_>,
+    (snapshot, ports, port): (&GatewaySnapshot, &[PortInfo], u16),
+    burst: &mut [Option<HeapPacket>],
+    now: u64,
+    verdicts: &mut [Option<Verdict>],
+    form: Form,
+) {
+    if form == Form::BurstPrefetch {
+        gw.process_burst_with(snapshot, ports, port, burst, now, verdicts, &Prefetcher);
+    } else {
+        gw.process_burst(snapshot, ports, port, burst, now, verdicts);
+    }
+    black_box(verdicts);
+}
+
 /// Copies `frames[first..first + BURST]` into the burst's buffers.
 fn fill(packets: &mut [Option<HeapPacket>], frames: &[Vec<u8>], first: usize) {
     for (slot, frame) in packets.iter_mut().zip(&frames[first..first + BURST]) {
@@ -162,41 +190,20 @@ fn bench_gateway(c: &mut Criterion) {
                 })
             });
         }
-        for (name, port, prefetching) in [
-            ("encap_established_burst", 0, false),
-            ("decap_return_burst", 1, false),
-            ("encap_established_burst_prefetch", 0, true),
-            ("decap_return_burst_prefetch", 1, true),
+        for (name, port, form) in [
+            ("encap_established_burst", 0, Form::Burst),
+            ("decap_return_burst", 1, Form::Burst),
+            ("encap_established_burst_prefetch", 0, Form::BurstPrefetch),
+            ("decap_return_burst_prefetch", 1, Form::BurstPrefetch),
         ] {
             group.bench_function(BenchmarkId::new(name, flows), |b| {
                 let (gw, frames) = fixture.get_or_insert_with(build);
                 let frames = &frames[port];
+                let at = (&snapshot, &ports[..], port as u16);
                 b.iter_custom(|iters| {
                     per_packet(iters, |first| {
                         fill(&mut burst, frames, first);
-                        let (snapshot, ports) = (&snapshot, &ports[..]);
-                        let port = port as u16;
-                        if prefetching {
-                            gw.process_burst_with(
-                                snapshot,
-                                ports,
-                                port,
-                                &mut burst,
-                                2 * SEC,
-                                &mut verdicts,
-                                &Prefetcher,
-                            );
-                        } else {
-                            gw.process_burst(
-                                snapshot,
-                                ports,
-                                port,
-                                &mut burst,
-                                2 * SEC,
-                                &mut verdicts,
-                            );
-                        }
-                        black_box(&verdicts);
+                        gateway_burst(gw, at, &mut burst, 2 * SEC, &mut verdicts, form);
                     })
                 })
             });
@@ -241,17 +248,17 @@ fn bench_gateway(c: &mut Criterion) {
                 per_packet_over(iters, &mut cursor, UNIFORM, |first| {
                     fill(&mut burst, frames, first);
                     if process {
-                        gw.process_burst_with(
-                            &snapshot,
-                            &ports,
-                            port as u16,
+                        let at = (&snapshot, &ports[..], port as u16);
+                        gateway_burst(
+                            gw,
+                            at,
                             &mut burst,
                             2 * SEC,
                             &mut verdicts,
-                            &Prefetcher,
+                            Form::BurstPrefetch,
                         );
                     }
-                    black_box((&burst, &verdicts));
+                    black_box(&burst);
                 })
             })
         });
@@ -331,31 +338,23 @@ fn bench_new_flows(
     let mut steady = false;
     let mut cursor = ExpiryCursor::new();
     let mut now = SEC;
-    // One burst of new flows: `how` processes it (timed); the sweep follows, untimed.
+    // One burst of new flows: processed in `form` (timed); the sweep follows, untimed.
     let mut steady_burst = |gw: &mut Gateway<'_>,
-                            how: &str,
+                            form: Form,
                             burst: &mut Vec<Option<HeapPacket>>,
                             verdicts: &mut Vec<Option<Verdict>>|
      -> Duration {
         frames.iter_mut().for_each(&mut next_frame);
         let start = Instant::now();
-        match how {
-            "new_flow" => {
-                for (i, frame) in frames.iter().enumerate() {
-                    packet.reset(frame);
-                    black_box(gw.process(snapshot, ports, 0, &mut packet, now + i as u64 * step));
-                }
+        if form == Form::OnePacket {
+            for (i, frame) in frames.iter().enumerate() {
+                packet.reset(frame);
+                black_box(gw.process(snapshot, ports, 0, &mut packet, now + i as u64 * step));
             }
-            "new_flow_burst" => {
-                fill(burst, &frames, 0);
-                gw.process_burst(snapshot, ports, 0, burst, now, verdicts);
-            }
-            _ => {
-                fill(burst, &frames, 0);
-                gw.process_burst_with(snapshot, ports, 0, burst, now, verdicts, &Prefetcher);
-            }
+        } else {
+            fill(burst, &frames, 0);
+            gateway_burst(gw, (snapshot, ports, 0), burst, now, verdicts, form);
         }
-        black_box(&verdicts);
         let elapsed = start.elapsed();
         now += BURST as u64 * step;
         table.expire(
@@ -367,25 +366,24 @@ fn bench_new_flows(
         );
         elapsed
     };
-    for variant in ["new_flow", "new_flow_burst", "new_flow_burst_prefetch"] {
+    for (variant, form) in [
+        ("new_flow", Form::OnePacket),
+        ("new_flow_burst", Form::Burst),
+        ("new_flow_burst_prefetch", Form::BurstPrefetch),
+    ] {
         group.bench_function(BenchmarkId::new(variant, "1M_live"), |b| {
             if !steady {
                 // To the steady state: two lifetimes of new flows.
                 table.prefault();
                 for _ in 0..2 * STEADY_LIVE as usize / BURST {
-                    steady_burst(
-                        &mut gw,
-                        "new_flow_burst_prefetch",
-                        &mut burst,
-                        &mut verdicts,
-                    );
+                    steady_burst(&mut gw, Form::BurstPrefetch, &mut burst, &mut verdicts);
                 }
                 steady = true;
             }
             b.iter_custom(|iters| {
                 let bursts = iters.div_ceil(BURST as u64);
                 let total: Duration = (0..bursts)
-                    .map(|_| steady_burst(&mut gw, variant, &mut burst, &mut verdicts))
+                    .map(|_| steady_burst(&mut gw, form, &mut burst, &mut verdicts))
                     .sum();
                 total.mul_f64(iters as f64 / (bursts * BURST as u64) as f64)
             })
@@ -419,16 +417,15 @@ fn bench_new_flows(
                 per_packet(iters, |_| {
                     frames.iter_mut().for_each(&mut next_frame);
                     fill(&mut burst, &frames, 0);
-                    gw.process_burst_with(
-                        snapshot,
-                        ports,
-                        0,
+                    let at = (snapshot, ports, 0);
+                    gateway_burst(
+                        gw,
+                        at,
                         &mut burst,
                         3 * SEC,
                         &mut verdicts,
-                        &Prefetcher,
+                        Form::BurstPrefetch,
                     );
-                    black_box(&verdicts);
                 })
             })
         },
@@ -478,6 +475,19 @@ fn bench_appliance(c: &mut Criterion) {
         mss_clamp: None,
         policy: std::sync::Arc::new(sluice_engine::policy::Policy::allow_all()),
     };
+    // Runs a filled burst through the appliance in `form` (a burst form).
+    let appliance_burst = |app: &mut Appliance<'_>,
+                           burst: &mut [Option<HeapPacket>],
+                           verdicts: &mut [Option<Verdict>],
+                           form: Form| {
+        let (snapshot, ports) = (&app_snapshot, &app_ports[..]);
+        if form == Form::BurstPrefetch {
+            app.process_burst_with(snapshot, ports, 0, burst, 2 * SEC, verdicts, &Prefetcher);
+        } else {
+            app.process_burst(snapshot, ports, 0, burst, 2 * SEC, verdicts);
+        }
+        black_box(verdicts);
+    };
     let mut group = c.benchmark_group("appliance");
     group.throughput(Throughput::Elements(1));
     // An appliance with `flows` flows, and requests of the flows `picks` names (built by the
@@ -519,37 +529,16 @@ fn bench_appliance(c: &mut Criterion) {
             })
         });
         let (mut burst, mut verdicts) = burst_buffers();
-        for (name, prefetching) in [
-            ("return_established_burst", false),
-            ("return_established_burst_prefetch", true),
+        for (name, form) in [
+            ("return_established_burst", Form::Burst),
+            ("return_established_burst_prefetch", Form::BurstPrefetch),
         ] {
             group.bench_function(BenchmarkId::new(name, flows), |b| {
                 let (app, sample) = fixture.get_or_insert_with(build);
                 b.iter_custom(|iters| {
                     per_packet(iters, |first| {
                         fill(&mut burst, sample, first);
-                        let (snapshot, ports) = (&app_snapshot, &app_ports[..]);
-                        if prefetching {
-                            app.process_burst_with(
-                                snapshot,
-                                ports,
-                                0,
-                                &mut burst,
-                                2 * SEC,
-                                &mut verdicts,
-                                &Prefetcher,
-                            );
-                        } else {
-                            app.process_burst(
-                                snapshot,
-                                ports,
-                                0,
-                                &mut burst,
-                                2 * SEC,
-                                &mut verdicts,
-                            );
-                        }
-                        black_box(&verdicts);
+                        appliance_burst(app, &mut burst, &mut verdicts, form);
                     })
                 })
             });
@@ -573,17 +562,9 @@ fn bench_appliance(c: &mut Criterion) {
                 per_packet_over(iters, &mut cursor, UNIFORM, |first| {
                     fill(&mut burst, sample, first);
                     if process {
-                        app.process_burst_with(
-                            &app_snapshot,
-                            &app_ports,
-                            0,
-                            &mut burst,
-                            2 * SEC,
-                            &mut verdicts,
-                            &Prefetcher,
-                        );
+                        appliance_burst(app, &mut burst, &mut verdicts, Form::BurstPrefetch);
                     }
-                    black_box((&burst, &verdicts));
+                    black_box(&burst);
                 })
             })
         });
