@@ -879,25 +879,31 @@ impl FlowTable {
     /// The packet path's form: one check of the control word, one visit to the slot.
     #[inline]
     pub fn touch_value(&self, handle: Handle, now: u64) -> Option<u32> {
-        let control = self.ctrl_of(handle)?;
-        if !handle.is_current(control.load(Acquire)) {
-            return None;
-        }
-        let slot = self.slot(handle.slot as usize);
-        let stamp = FlowTime::from_nanos(now).0;
-        if slot.last_seen.load(Relaxed) != stamp {
-            slot.last_seen.store(stamp, Relaxed);
-        }
-        let tagged = slot.value.load(Acquire);
-        ((tagged >> 32) as u32 == handle.generation).then_some(tagged as u32)
+        self.touch_body(handle, now).map(|(value, _)| value)
     }
 
     /// [`FlowTable::touch_value`] that also returns the slot's [`FlowTable::slot_word`], read
     /// from the same cache line.
     #[inline]
     pub fn touch_value_word(&self, handle: Handle, now: u64) -> Option<(u32, u64)> {
-        let value = self.touch_value(handle, now)?;
-        Some((value, self.slot(handle.slot as usize).word.load(Relaxed)))
+        self.touch_body(handle, now)
+            .map(|(value, body)| (value, body.word.load(Relaxed)))
+    }
+
+    /// [`FlowTable::touch_value`], with the slot's body for the caller's further reads.
+    #[inline]
+    fn touch_body(&self, handle: Handle, now: u64) -> Option<(u32, &Slot)> {
+        let control = self.ctrl_of(handle)?;
+        if !handle.is_current(control.load(Acquire)) {
+            return None;
+        }
+        let body = self.slot(handle.slot as usize);
+        let stamp = FlowTime::from_nanos(now).0;
+        if body.last_seen.load(Relaxed) != stamp {
+            body.last_seen.store(stamp, Relaxed);
+        }
+        let tagged = body.value.load(Acquire);
+        ((tagged >> 32) as u32 == handle.generation).then_some((tagged as u32, body))
     }
 
     /// The word the table keeps for its user beside each slot's body, in the same cache line:
