@@ -516,6 +516,20 @@ impl<'a> Appliance<'a> {
         out: &mut Staged,
     ) {
         let staged = (|| -> Result<Staged, DropReason> {
+            if let Some(me) = ports.get(usize::from(port))
+                && let Some(src) = local::canonical_geneve(packet.data(), me, link, geneve, flow)
+            {
+                // GWLB's own layout, read in one go: what the general path below reads.
+                if !snapshot.is_gwlb_source(src) {
+                    return Err(DropReason::GeneveSourceNotAllowed);
+                }
+                let (key, direction) = self.flow_of(geneve.options.endpoint_id, flow);
+                let hash = key.hash();
+                return Ok(Staged::Flow {
+                    lookup: lookups.push(key, hash),
+                    direction,
+                });
+            }
             match self.intake(snapshot, ports, port, packet, link)? {
                 Some(verdict) => Ok(Staged::Settled(Ok(verdict))),
                 None => {
@@ -536,16 +550,12 @@ impl<'a> Appliance<'a> {
 
     /// The flow a GENEVE packet's inner flow has in the table, found or created, and the
     /// direction the packet travels in it.
+    #[inline(always)]
     pub fn flow_of(&self, options_endpoint: u64, flow: &IpFlow) -> (FlowKey, Direction) {
-        FlowKey::new(
+        FlowKey::of_flow(
             endpoint_scope(options_endpoint),
-            flow.src,
-            flow.dst,
-            u8::from(flow.protocol),
-            flow.src_port,
-            flow.dst_port,
+            flow,
             Stickiness::FiveTuple,
-            flow.is_fragment,
         )
     }
 
@@ -558,6 +568,20 @@ impl<'a> Appliance<'a> {
         now: u64,
     ) -> Result<Verdict, DropReason> {
         let mut link = LinkLayer::UNREAD;
+        if let Some(me) = ports.get(usize::from(port)) {
+            let mut flow = IpFlow::UNREAD;
+            let mut geneve = GeneveIn::UNREAD;
+            if let Some(src) =
+                local::canonical_geneve(packet.data(), me, &mut link, &mut geneve, &mut flow)
+            {
+                // GWLB's own layout, read in one go: what the general path below reads.
+                if !snapshot.is_gwlb_source(src) {
+                    return Err(DropReason::GeneveSourceNotAllowed);
+                }
+                let l3 = link.payload_offset;
+                return self.inspect_read(snapshot, me, port, l3, packet, &geneve, &flow, now);
+            }
+        }
         match local::intake(ports, port, packet, &mut self.counters, &mut link)? {
             Intake::Done(verdict) => Ok(verdict),
             Intake::Geneve(src) => {
@@ -589,13 +613,34 @@ impl<'a> Appliance<'a> {
         let mut flow = IpFlow::UNREAD;
         let mut geneve = GeneveIn::UNREAD;
         local::geneve_in(&packet.data()[l3..], &mut geneve, &mut flow)?;
+        self.inspect_read(snapshot, me, port, l3, packet, &geneve, &flow, now)
+    }
+
+    /// [`Appliance::inspect`] once the GENEVE headers and the inner flow are read (the outer
+    /// IPv4 header starts at `l3`).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the facts the caller read, passed where they are kept"
+    )]
+    #[inline]
+    fn inspect_read<P: PacketBuf>(
+        &mut self,
+        snapshot: &ApplianceSnapshot,
+        me: &PortInfo,
+        port: u16,
+        l3: usize,
+        packet: &mut P,
+        geneve: &GeneveIn,
+        flow: &IpFlow,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
         if let Some(quoted) = flow.quoted
             && let Some(result) =
-                self.related(snapshot, me, port, l3, packet, &geneve, &flow, &quoted, now)
+                self.related(snapshot, me, port, l3, packet, geneve, flow, &quoted, now)
         {
             return result;
         }
-        let (key, direction) = self.flow_of(geneve.options.endpoint_id, &flow);
+        let (key, direction) = self.flow_of(geneve.options.endpoint_id, flow);
         let hash = key.hash();
         let handle = match self.table.lookup(&key, hash) {
             Some(handle) => handle,
@@ -605,13 +650,13 @@ impl<'a> Appliance<'a> {
                 hash,
                 l3,
                 packet,
-                &geneve,
-                &flow,
+                geneve,
+                flow,
                 now,
             )?,
         };
         self.settle(
-            snapshot, me, port, l3, packet, &geneve, &flow, handle, direction, now,
+            snapshot, me, port, l3, packet, geneve, flow, handle, direction, now,
         )
     }
 

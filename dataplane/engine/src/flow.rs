@@ -26,6 +26,8 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::parse::IpFlow;
+
 /// The IP protocol number of TCP.
 const PROTOCOL_TCP: u8 = 6;
 /// The IP protocol number of UDP.
@@ -117,24 +119,37 @@ impl FlowKey {
         stickiness: Stickiness,
         is_fragment: bool,
     ) -> (Self, Direction) {
-        let keeps_ports = stickiness == Stickiness::FiveTuple
-            && !is_fragment
-            && (protocol == PROTOCOL_TCP || protocol == PROTOCOL_UDP);
-        let (src_port, dst_port) = if keeps_ports {
-            (src_port, dst_port)
-        } else {
-            (0, 0)
-        };
-        let protocol = if stickiness == Stickiness::TwoTuple {
-            0
-        } else {
-            protocol
-        };
+        let (protocol, src_port, dst_port) =
+            kept(protocol, src_port, dst_port, stickiness, is_fragment);
         match (src, dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 Self::new_v4(scope, src, dst, protocol, src_port, dst_port)
             }
             _ => Self::new_mapped(scope, src, dst, protocol, src_port, dst_port),
+        }
+    }
+
+    /// [`FlowKey::new`] of the flow the pipelines read from a packet.
+    ///
+    /// The addresses are matched where they are, not copied out first: an address is written
+    /// as a tag byte and four (or sixteen) address bytes, and a copy of the whole `IpAddr`
+    /// would re-read them with one wider load, which the store buffer cannot serve (a stall
+    /// on every packet, which the compiler left in or took out depending on what else it
+    /// inlined).
+    #[inline(always)]
+    pub(crate) fn of_flow(scope: u32, flow: &IpFlow, stickiness: Stickiness) -> (Self, Direction) {
+        let (protocol, src_port, dst_port) = kept(
+            u8::from(flow.protocol),
+            flow.src_port,
+            flow.dst_port,
+            stickiness,
+            flow.is_fragment,
+        );
+        match (&flow.src, &flow.dst) {
+            (&IpAddr::V4(src), &IpAddr::V4(dst)) => {
+                Self::new_v4(scope, src, dst, protocol, src_port, dst_port)
+            }
+            (&src, &dst) => Self::new_mapped(scope, src, dst, protocol, src_port, dst_port),
         }
     }
 
@@ -296,6 +311,31 @@ impl FlowKey {
             protocol: protocol as u64,
         }
     }
+}
+
+/// The protocol and ports a key keeps under `stickiness` (see [`FlowKey::new`]).
+#[inline(always)]
+const fn kept(
+    protocol: u8,
+    src_port: u16,
+    dst_port: u16,
+    stickiness: Stickiness,
+    is_fragment: bool,
+) -> (u8, u16, u16) {
+    let keeps_ports = matches!(stickiness, Stickiness::FiveTuple)
+        && !is_fragment
+        && (protocol == PROTOCOL_TCP || protocol == PROTOCOL_UDP);
+    let (src_port, dst_port) = if keeps_ports {
+        (src_port, dst_port)
+    } else {
+        (0, 0)
+    };
+    let protocol = if matches!(stickiness, Stickiness::TwoTuple) {
+        0
+    } else {
+        protocol
+    };
+    (protocol, src_port, dst_port)
 }
 
 /// The fixed secrets of [`FlowKey::hash`]: wyhash's default secret (final version 4.2), plus

@@ -230,6 +230,14 @@ impl<'a> Gateway<'a> {
         out: &mut Staged,
     ) {
         let staged = (|| -> Result<Staged, DropReason> {
+            if let Some(target) =
+                canonical_target(snapshot, ports, port, packet, geneve, flow, link)
+            {
+                return Ok(Staged::Return {
+                    target: target?,
+                    handle: None,
+                });
+            }
             match local::intake(ports, port, packet, &mut self.counters, link)? {
                 Intake::Done(verdict) => Ok(Staged::Settled(Ok(verdict))),
                 Intake::Geneve(src) => {
@@ -259,12 +267,50 @@ impl<'a> Gateway<'a> {
         packet: &mut P,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        if let Some(result) = self.canonical_return(snapshot, ports, port, packet, now) {
+            return result;
+        }
         let mut link = LinkLayer::UNREAD;
         match local::intake(ports, port, packet, &mut self.counters, &mut link)? {
             Intake::Done(verdict) => Ok(verdict),
             Intake::Geneve(src) => self.target_return(snapshot, ports, &link, packet, src, now),
             Intake::Transit => self.endpoint_traffic(snapshot, ports, port, &link, packet, now),
         }
+    }
+
+    /// The return path for a frame in GWLB's own layout ([`local::canonical_geneve`]), read
+    /// in one go; `None` for any other frame, which [`Gateway::classify`] reads in full.
+    ///
+    /// Out of line, so that the endpoint traffic [`Gateway::classify`] handles otherwise
+    /// pays one call for it, and not for a larger `classify` (measured: 4 ns per packet).
+    #[inline(never)]
+    fn canonical_return<P: PacketBuf>(
+        &mut self,
+        snapshot: &GatewaySnapshot,
+        ports: &[PortInfo],
+        port: u16,
+        packet: &mut P,
+        now: u64,
+    ) -> Option<Result<Verdict, DropReason>> {
+        let mut link = LinkLayer::UNREAD;
+        let mut flow = IpFlow::UNREAD;
+        let mut geneve = GeneveIn::UNREAD;
+        let target = match canonical_target(
+            snapshot,
+            ports,
+            port,
+            packet,
+            &mut geneve,
+            &mut flow,
+            &mut link,
+        )? {
+            Ok(target) => target,
+            Err(reason) => return Some(Err(reason)),
+        };
+        let handle = self.table.by_cookie(geneve.options.flow_cookie);
+        Some(self.return_finish(
+            snapshot, ports, &link, packet, target, &geneve, &flow, handle, now,
+        ))
     }
 
     /// The return path: GENEVE from a target back to the flow's endpoint.
@@ -706,6 +752,30 @@ fn endpoint_intake<P: PacketBuf>(
     Ok(scope)
 }
 
+/// [`return_intake`] for a frame in GWLB's own layout ([`local::canonical_geneve`]), read
+/// in one go: `None` for any other frame, which the caller reads in full.
+///
+/// Out of line: the gateway's packets are mostly endpoint traffic, whose path measured 1–3 ns
+/// slower with the layout's reader inlined into its callers.
+#[inline(never)]
+fn canonical_target<P: PacketBuf>(
+    snapshot: &GatewaySnapshot,
+    ports: &[PortInfo],
+    port: u16,
+    packet: &P,
+    geneve: &mut GeneveIn,
+    flow: &mut IpFlow,
+    link: &mut LinkLayer,
+) -> Option<Result<u16, DropReason>> {
+    let me = ports.get(usize::from(port))?;
+    let src = local::canonical_geneve(packet.data(), me, link, geneve, flow)?;
+    Some(
+        snapshot
+            .target_by_ip(src)
+            .ok_or(DropReason::GeneveSourceNotAllowed),
+    )
+}
+
 /// The return path up to the flow cookie: the registered target that sent the GENEVE packet
 /// (from `src`), and its headers and inner flow, checked and read into `geneve` and `flow`.
 #[inline]
@@ -734,16 +804,7 @@ fn flow_key(
     scope: u32,
     flow: &IpFlow,
 ) -> (FlowKey, crate::flow::Direction) {
-    FlowKey::new(
-        scope,
-        flow.src,
-        flow.dst,
-        u8::from(flow.protocol),
-        flow.src_port,
-        flow.dst_port,
-        snapshot.attributes.stickiness,
-        flow.is_fragment,
-    )
+    FlowKey::of_flow(scope, flow, snapshot.attributes.stickiness)
 }
 
 /// Whether a packet is an ICMP error quoting a packet of the flow `key`.
