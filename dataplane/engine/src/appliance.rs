@@ -516,13 +516,9 @@ impl<'a> Appliance<'a> {
         out: &mut Staged,
     ) {
         let staged = (|| -> Result<Staged, DropReason> {
-            if let Some(me) = ports.get(usize::from(port))
-                && let Some(src) = local::canonical_geneve(packet.data(), me, link, geneve, flow)
+            if let Some(read) = canonical_source(snapshot, ports, port, packet, link, geneve, flow)
             {
-                // GWLB's own layout, read in one go: what the general path below reads.
-                if !snapshot.is_gwlb_source(src) {
-                    return Err(DropReason::GeneveSourceNotAllowed);
-                }
+                read?;
                 let (key, direction) = self.flow_of(geneve.options.endpoint_id, flow);
                 let hash = key.hash();
                 return Ok(Staged::Flow {
@@ -568,19 +564,20 @@ impl<'a> Appliance<'a> {
         now: u64,
     ) -> Result<Verdict, DropReason> {
         let mut link = LinkLayer::UNREAD;
-        if let Some(me) = ports.get(usize::from(port)) {
-            let mut flow = IpFlow::UNREAD;
-            let mut geneve = GeneveIn::UNREAD;
-            if let Some(src) =
-                local::canonical_geneve(packet.data(), me, &mut link, &mut geneve, &mut flow)
-            {
-                // GWLB's own layout, read in one go: what the general path below reads.
-                if !snapshot.is_gwlb_source(src) {
-                    return Err(DropReason::GeneveSourceNotAllowed);
-                }
-                let l3 = link.payload_offset;
-                return self.inspect_read(snapshot, me, port, l3, packet, &geneve, &flow, now);
-            }
+        let mut flow = IpFlow::UNREAD;
+        let mut geneve = GeneveIn::UNREAD;
+        if let Some(read) = canonical_source(
+            snapshot,
+            ports,
+            port,
+            packet,
+            &mut link,
+            &mut geneve,
+            &mut flow,
+        ) {
+            let me = read?;
+            let l3 = link.payload_offset;
+            return self.inspect_read(snapshot, me, port, l3, packet, &geneve, &flow, now);
         }
         match local::intake(ports, port, packet, &mut self.counters, &mut link)? {
             Intake::Done(verdict) => Ok(verdict),
@@ -1112,6 +1109,31 @@ impl<'a> Appliance<'a> {
             });
         }
     }
+}
+
+/// What both forms read first: a frame in GWLB's own layout ([`local::canonical_geneve`]),
+/// read in one go, and its sender checked as the general path checks it. `None` for any
+/// other frame, which the caller reads in full; the port the frame came in on when it is
+/// from an allowed GWLB.
+///
+/// Always inlined, as the reader is: what it reads stays in the caller's registers.
+#[inline(always)]
+fn canonical_source<'p, P: PacketBuf>(
+    snapshot: &ApplianceSnapshot,
+    ports: &'p [PortInfo],
+    port: u16,
+    packet: &P,
+    link: &mut LinkLayer,
+    geneve: &mut GeneveIn,
+    flow: &mut IpFlow,
+) -> Option<Result<&'p PortInfo, DropReason>> {
+    let me = ports.get(usize::from(port))?;
+    let src = local::canonical_geneve(packet.data(), me, link, geneve, flow)?;
+    Some(if snapshot.is_gwlb_source(src) {
+        Ok(me)
+    } else {
+        Err(DropReason::GeneveSourceNotAllowed)
+    })
 }
 
 /// What stage one of [`Appliance::process_burst`] left of a frame for stage three.

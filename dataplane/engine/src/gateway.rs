@@ -295,7 +295,7 @@ impl<'a> Gateway<'a> {
         let mut link = LinkLayer::UNREAD;
         let mut flow = IpFlow::UNREAD;
         let mut geneve = GeneveIn::UNREAD;
-        let target = match canonical_target(
+        let target = canonical_target(
             snapshot,
             ports,
             port,
@@ -303,14 +303,13 @@ impl<'a> Gateway<'a> {
             &mut geneve,
             &mut flow,
             &mut link,
-        )? {
-            Ok(target) => target,
-            Err(reason) => return Some(Err(reason)),
-        };
-        let handle = self.table.by_cookie(geneve.options.flow_cookie);
-        Some(self.return_finish(
-            snapshot, ports, &link, packet, target, &geneve, &flow, handle, now,
-        ))
+        )?;
+        Some(target.and_then(|target| {
+            let handle = self.table.by_cookie(geneve.options.flow_cookie);
+            self.return_finish(
+                snapshot, ports, &link, packet, target, &geneve, &flow, handle, now,
+            )
+        }))
     }
 
     /// The return path: GENEVE from a target back to the flow's endpoint.

@@ -321,8 +321,8 @@ pub(crate) fn canonical_geneve(
     {
         return None;
     }
-    // The header checksum, as `Ipv4Packet::verify_checksum` checks it.
-    // Written out: through an array or an iterator, the words went through the stack.
+    // The header checksum, as `Ipv4Packet::verify_checksum` checks it; the sum written out,
+    // because through an array or an iterator its words went through the stack.
     let word = |at: usize| u64::from(u32_at(OUTER + at));
     let sum = word(0) + word(4) + word(8) + word(12) + word(16);
     let sum = (sum & 0xffff) + (sum >> 16);
